@@ -1,0 +1,148 @@
+"""The storage interface that sync and search talk to.
+
+Two families implement it: :mod:`qdrant_mm.backends.qdrant_client_backend` (a Qdrant server or
+cluster, or qdrant-client's local mode) and :mod:`qdrant_mm.backends.edge` (Qdrant Edge, the
+Rust engine in-process). Sync and search never import either; they take a :class:`Backend`.
+
+Filters are expressed with ``qdrant_client.models.Filter`` everywhere (the lingua franca users
+already know); a backend on another engine converts them.
+
+Collection names given to any method may be an alias: the backend resolves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from qdrant_client import models
+
+Distance = Literal["cosine", "dot"]
+PayloadIndexType = Literal["keyword", "float", "integer"]
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    name: str
+    dim: int
+    distance: Distance
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    vectors: tuple[VectorSpec, ...]
+    payload_indexes: dict[str, PayloadIndexType] = field(default_factory=dict)
+
+
+@dataclass
+class PointRecord:
+    """A point to write: Qdrant point id (UUID string), named vectors, payload."""
+
+    id: str
+    vectors: dict[str, np.ndarray]
+    payload: dict[str, Any]
+
+
+@dataclass
+class StoredPoint:
+    id: str
+    payload: dict[str, Any]
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prefetch:
+    """One candidate source: nearest neighbours of ``vector`` on the named vector ``using``."""
+
+    using: str
+    vector: np.ndarray
+    limit: int
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """What to ask the engine for.
+
+    The engine ranks by the dot product of ``vector`` with the named vector ``using`` over the
+    points that pass ``filter``. With ``prefetch`` empty this is one (HNSW or exact) search; with
+    prefetches the engine first collects their candidates (each restricted by ``filter``) and
+    then rescores that union exactly on ``using`` (the safety-net plan).
+    """
+
+    using: str
+    vector: np.ndarray
+    limit: int
+    offset: int = 0
+    filter: models.Filter | None = None
+    prefetch: tuple[Prefetch, ...] = ()
+    hnsw_ef: int | None = None
+    exact: bool = False
+    with_payload: bool = True
+    with_vectors: tuple[str, ...] = ()
+
+
+class Backend(Protocol):
+    """Storage operations qdrant-mm needs. Implementations must behave identically (the
+    conformance suite in ``tests/conformance`` runs the same tests against each)."""
+
+    name: str  # "server", "local" or "edge"
+
+    # --- collections & aliases ------------------------------------------------------------
+    def collection_exists(self, collection: str) -> bool: ...
+
+    def create_collection(self, collection: str, spec: CollectionSpec) -> None: ...
+
+    def delete_collection(self, collection: str) -> None: ...
+
+    def resolve(self, collection: str) -> str | None:
+        """Physical collection behind ``collection`` (itself if not an alias), None if absent."""
+        ...
+
+    def switch_alias(self, alias: str, collection: str) -> str | None:
+        """Point ``alias`` at ``collection`` atomically; return the collection it pointed at."""
+        ...
+
+    # --- small documents stored beside the collections (schema metadata, weight profiles) ---
+    def read_meta(self, key: str) -> dict[str, Any] | None: ...
+
+    def write_meta(self, key: str, value: dict[str, Any]) -> None: ...
+
+    def delete_meta(self, key: str) -> bool: ...
+
+    def list_meta(self, prefix: str) -> dict[str, dict[str, Any]]: ...
+
+    # --- points ------------------------------------------------------------------------------
+    def upsert(self, collection: str, points: Sequence[PointRecord]) -> None: ...
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+
+    def scroll_payload(
+        self, collection: str, fields: Sequence[str], batch: int = 1024
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every point's id and the given payload fields, no vectors."""
+        ...
+
+    def retrieve(
+        self, collection: str, ids: Sequence[str], with_vectors: Sequence[str] = ()
+    ) -> list[StoredPoint]: ...
+
+    def count(self, collection: str, filter: models.Filter | None = None) -> int: ...
+
+    def query(self, collection: str, plan: QueryPlan) -> list[Hit]: ...
+
+    def optimize(self, collection: str) -> float:
+        """Build indexes after a bulk write; returns the seconds it took (0 when the engine
+        indexes by itself)."""
+        ...
+
+    def close(self) -> None: ...

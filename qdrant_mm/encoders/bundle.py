@@ -1,0 +1,108 @@
+"""The three channels' models held together: what sync embeds with and search queries with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from qdrant_mm.encoders.base import Describer, Encoder, TextEncoder
+from qdrant_mm.settings import CHANNELS
+
+
+@dataclass
+class ProductEmbeddings:
+    """Vectors of a batch of products: one ``(n, dim)`` array per channel, plus descriptions."""
+
+    vectors: dict[str, np.ndarray]
+    descriptions: list[str]
+
+
+@dataclass
+class ModelBundle:
+    """BLIP, CLIP, the interrogator's describer and the text encoder of its descriptions.
+
+    ``interrogator_text`` is the CLIP encoder itself by default: descriptions then live in CLIP
+    space, so an image query is compared with them using its CLIP image embedding.
+    """
+
+    blip: Encoder
+    clip: Encoder
+    describer: Describer
+    interrogator_text: TextEncoder
+    calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0))
+
+    @property
+    def interrogator_in_clip_space(self) -> bool:
+        return self.interrogator_text is self.clip
+
+    def model_ids(self) -> dict[str, str]:
+        return {
+            "blip": self.blip.model_id,
+            "clip": self.clip.model_id,
+            "interrogator": f"{self.describer.model_id}|text={self.interrogator_text.model_id}",
+        }
+
+    def dims(self) -> dict[str, int]:
+        return {
+            "blip": int(self.blip.dim),
+            "clip": int(self.clip.dim),
+            "interrogator": int(self.interrogator_text.dim),
+        }
+
+    def embed_products(self, images: Sequence[Image.Image]) -> ProductEmbeddings:
+        """Embed decoded product images with all three channels.
+
+        Each image is used as decoded once: CLIP image features are computed once and handed to
+        the describer for term ranking instead of being recomputed there.
+        """
+        images = list(images)
+        blip = self.blip.encode_images(images)
+        clip = self.clip.encode_images(images)
+        descriptions = self.describer.describe(images, clip_features=clip)
+        interrogator = self.interrogator_text.encode_texts(descriptions)
+        for ch in CHANNELS:
+            self.calls[ch] += 1
+        return ProductEmbeddings(
+            vectors={"blip": blip, "clip": clip, "interrogator": interrogator},
+            descriptions=descriptions,
+        )
+
+    def encode_query_text(self, text: str, channels: Sequence[str]) -> dict[str, np.ndarray]:
+        """Embed a text query for the given channels only (a zero-weight channel costs nothing)."""
+        out: dict[str, np.ndarray] = {}
+        if "blip" in channels:
+            out["blip"] = self.blip.encode_texts([text])[0]
+        if "clip" in channels:
+            out["clip"] = self.clip.encode_texts([text])[0]
+        if "interrogator" in channels:
+            if self.interrogator_in_clip_space and "clip" in out:
+                out["interrogator"] = out["clip"]
+            else:
+                out["interrogator"] = self.interrogator_text.encode_texts([text])[0]
+        return out
+
+    def encode_query_image(
+        self, image: Image.Image, channels: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Embed an image query. The interrogator channel uses the CLIP image embedding (same
+        space as the stored CLIP-text descriptions); with another text model the query image is
+        described first and that description embedded."""
+        out: dict[str, np.ndarray] = {}
+        if "blip" in channels:
+            out["blip"] = self.blip.encode_images([image])[0]
+        need_clip = "clip" in channels or (
+            "interrogator" in channels and self.interrogator_in_clip_space
+        )
+        clip_vec = self.clip.encode_images([image])[0] if need_clip else None
+        if "clip" in channels:
+            out["clip"] = clip_vec
+        if "interrogator" in channels:
+            if self.interrogator_in_clip_space:
+                out["interrogator"] = clip_vec
+            else:
+                description = self.describer.describe([image])[0]
+                out["interrogator"] = self.interrogator_text.encode_texts([description])[0]
+        return out

@@ -1,0 +1,154 @@
+"""Runtime settings, read from ``QDRANT_MM_*`` environment variables (or a ``.env`` file).
+
+A bad value fails at start-up with a :class:`~qdrant_mm.errors.ConfigError` that names the
+environment variable, e.g. ``QDRANT_MM_DEVICE: must be one of auto, cpu, cuda (got 'gpu')``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qdrant_mm.errors import ConfigError
+
+ENV_PREFIX = "QDRANT_MM_"
+CHANNELS: tuple[str, str, str] = ("blip", "clip", "interrogator")
+
+
+def parse_weights(value: str | dict | list | tuple) -> dict[str, float]:
+    """Parse ``"0.5,0.3,0.2"``, ``"blip=0.5,clip=0.5"``, a list or a mapping into a channel map.
+
+    Only the syntax is checked here; :class:`qdrant_mm.weights.Weights` checks the values.
+    """
+    if isinstance(value, dict):
+        return {str(k): float(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [float(v) for v in value]
+        if len(items) != len(CHANNELS):
+            raise ValueError(f"expected {len(CHANNELS)} weights (blip,clip,interrogator)")
+        return dict(zip(CHANNELS, items, strict=True))
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty weights")
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if all("=" in p for p in parts):
+        out: dict[str, float] = {}
+        for p in parts:
+            key, _, num = p.partition("=")
+            out[key.strip()] = float(num)
+        return out
+    if any("=" in p for p in parts):
+        raise ValueError("mix of named and positional weights")
+    if len(parts) != len(CHANNELS):
+        raise ValueError(
+            f"expected {len(CHANNELS)} comma-separated weights for blip,clip,interrogator,"
+            f" got {len(parts)}"
+        )
+    return dict(zip(CHANNELS, (float(p) for p in parts), strict=True))
+
+
+class Settings(BaseSettings):
+    """All settings of qdrant-mm. Every field maps to ``QDRANT_MM_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # --- storage -----------------------------------------------------------------------------
+    backend: Literal["auto", "server", "edge", "local"] = Field(
+        "auto",
+        description="auto: server when QDRANT_URL is set, else Edge; or server|edge|local.",
+    )
+    qdrant_url: str | None = Field(None, description="Qdrant server/cluster URL; unset = embedded")
+    qdrant_path: Path = Field(Path("./qdrant_data"), description="Embedded storage folder")
+    qdrant_api_key: str | None = Field(None, description="API key of the Qdrant server")
+    qdrant_timeout: float = Field(30.0, gt=0, description="Seconds per Qdrant request")
+    collection: str = Field("products", min_length=1, description="Collection (alias) name")
+
+    # --- models ------------------------------------------------------------------------------
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    clip_model: str = Field("ViT-B-32", min_length=1)
+    clip_pretrained: str = Field("openai", description="open_clip tag or local checkpoint file")
+    blip_model: str = Field("Salesforce/blip-itm-base-coco", min_length=1)
+    caption_model: str = Field("Salesforce/blip-image-captioning-base", min_length=1)
+    interrogator_terms: Path | None = Field(
+        None, description="Folder of term lists (*.txt); default: the product lists shipped"
+    )
+    interrogator_vocabulary: Literal["product", "art"] = "product"
+    interrogator_mode: Literal["fast", "classic", "best"] = "fast"
+    interrogator_text_model: str = Field(
+        "clip",
+        description="'clip' (CLIP text tower) or a sentence-transformers model name/path",
+    )
+    caption_max_length: int = Field(32, ge=4, le=256)
+
+    # --- batching ----------------------------------------------------------------------------
+    batch_size: int = Field(32, ge=1, le=4096)
+
+    # --- search ------------------------------------------------------------------------------
+    weights: str = Field("0.4,0.4,0.2", description="Default α,β,γ for blip,clip,interrogator")
+
+    # --- images ------------------------------------------------------------------------------
+    image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    image_max_pixels: int = Field(40_000_000, ge=64)
+    image_timeout: float = Field(10.0, gt=0)
+
+    # --- service -----------------------------------------------------------------------------
+    api_key: str | None = Field(None, description="Key needed to change weight profiles")
+    image_root: Path | None = Field(None, description="Folder served at /images")
+
+    @field_validator("weights")
+    @classmethod
+    def _check_weights(cls, value: str) -> str:
+        from qdrant_mm.weights import Weights  # local import: weights imports settings
+
+        Weights.from_mapping(parse_weights(value))
+        return value
+
+    @field_validator("qdrant_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("image_timeout", "qdrant_timeout")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    def default_weights(self):  # -> Weights
+        from qdrant_mm.weights import Weights
+
+        return Weights.from_mapping(parse_weights(self.weights))
+
+    def resolved_backend(self) -> Literal["server", "edge", "local"]:
+        if self.backend == "auto":
+            return "server" if self.qdrant_url else "edge"
+        if self.backend == "server" and not self.qdrant_url:
+            raise ConfigError(f"{ENV_PREFIX}BACKEND=server needs {ENV_PREFIX}QDRANT_URL to be set")
+        return self.backend
+
+
+def load_settings(**overrides) -> Settings:
+    """Build :class:`Settings` from the environment, turning validation errors into one
+    :class:`ConfigError` whose message names each offending environment variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "?"
+            name = f"{ENV_PREFIX}{field.upper()}"
+            got = err.get("input")
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {msg} (got {got!r})")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,68 @@
+"""Fusion weights α, β, γ for the ``blip``, ``clip`` and ``interrogator`` channels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict
+
+from qdrant_mm.errors import WeightsError
+from qdrant_mm.settings import CHANNELS, parse_weights
+
+
+class Weights(BaseModel):
+    """Weights on the simplex: every value >= 0 and they sum to 1.
+
+    Build with :meth:`from_mapping` (or :meth:`parse`), which refuses negative, NaN, infinite,
+    unknown or all-zero weights and normalises the rest to sum to 1. A channel left out gets 0.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    blip: float
+    clip: float
+    interrogator: float
+
+    @classmethod
+    def from_mapping(cls, weights: Mapping[str, float]) -> Weights:
+        unknown = sorted(set(weights) - set(CHANNELS))
+        if unknown:
+            raise WeightsError(
+                f"unknown channel(s) {', '.join(unknown)}; channels are {', '.join(CHANNELS)}"
+            )
+        values: dict[str, float] = {}
+        for ch in CHANNELS:
+            raw = weights.get(ch, 0.0)
+            try:
+                v = float(raw)
+            except (TypeError, ValueError):
+                raise WeightsError(f"weight of {ch} is not a number: {raw!r}") from None
+            if math.isnan(v) or math.isinf(v):
+                raise WeightsError(f"weight of {ch} must be a finite number, got {v}")
+            if v < 0:
+                raise WeightsError(f"weight of {ch} must be >= 0, got {v}")
+            values[ch] = v
+        total = sum(values.values())
+        if total <= 0:
+            raise WeightsError("all weights are zero: at least one channel needs a weight > 0")
+        return cls(**{ch: v / total for ch, v in values.items()})
+
+    @classmethod
+    def parse(cls, text: str | Mapping[str, float] | list | tuple) -> Weights:
+        """Parse ``"0.5,0.3,0.2"``, ``"blip=1,clip=1"`` or a mapping/sequence."""
+        try:
+            mapping = parse_weights(text)
+        except ValueError as exc:
+            raise WeightsError(f"cannot read weights {text!r}: {exc}") from None
+        return cls.from_mapping(mapping)
+
+    def as_dict(self) -> dict[str, float]:
+        return {ch: getattr(self, ch) for ch in CHANNELS}
+
+    def active(self) -> tuple[str, ...]:
+        """Channels with a weight > 0 (the only ones whose query encoder runs)."""
+        return tuple(ch for ch in CHANNELS if getattr(self, ch) > 0)
+
+    def __str__(self) -> str:
+        return ",".join(f"{getattr(self, ch):.4g}" for ch in CHANNELS)
