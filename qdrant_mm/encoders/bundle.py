@@ -12,6 +12,13 @@ from qdrant_mm.encoders.base import Describer, Encoder, TextEncoder
 from qdrant_mm.settings import CHANNELS
 
 
+def interrogator_document(title: str | None, generated: str, description: str | None) -> str:
+    """Text embedded for the interrogator channel: title first (short, most telling), then the
+    description generated from the image, then the catalog's own description. The text encoder
+    truncates at its context length, so the catalog description is what gets cut."""
+    return ". ".join(part for part in (title, generated, description) if part)
+
+
 @dataclass
 class ProductEmbeddings:
     """Vectors of a batch of products: one ``(n, dim)`` array per channel, plus descriptions."""
@@ -52,22 +59,36 @@ class ModelBundle:
             "interrogator": int(self.interrogator_text.dim),
         }
 
-    def embed_products(self, images: Sequence[Image.Image]) -> ProductEmbeddings:
+    def embed_products(
+        self,
+        images: Sequence[Image.Image],
+        titles: Sequence[str | None] | None = None,
+        descriptions: Sequence[str | None] | None = None,
+    ) -> ProductEmbeddings:
         """Embed decoded product images with all three channels.
 
-        Each image is used as decoded once: CLIP image features are computed once and handed to
-        the describer for term ranking instead of being recomputed there.
+        Each image is decoded once and shared: CLIP image features are computed once and handed
+        to the describer for term ranking instead of being recomputed there. The interrogator
+        channel embeds :func:`interrogator_document` of the generated description and the
+        product's own title and description.
         """
         images = list(images)
+        n = len(images)
+        titles = list(titles) if titles is not None else [None] * n
+        descriptions = list(descriptions) if descriptions is not None else [None] * n
         blip = self.blip.encode_images(images)
         clip = self.clip.encode_images(images)
-        descriptions = self.describer.describe(images, clip_features=clip)
-        interrogator = self.interrogator_text.encode_texts(descriptions)
+        generated = self.describer.describe(images, clip_features=clip)
+        documents = [
+            interrogator_document(t, g, d)
+            for t, g, d in zip(titles, generated, descriptions, strict=True)
+        ]
+        interrogator = self.interrogator_text.encode_texts(documents)
         for ch in CHANNELS:
             self.calls[ch] += 1
         return ProductEmbeddings(
             vectors={"blip": blip, "clip": clip, "interrogator": interrogator},
-            descriptions=descriptions,
+            descriptions=documents,
         )
 
     def encode_query_text(self, text: str, channels: Sequence[str]) -> dict[str, np.ndarray]:

@@ -1,0 +1,68 @@
+"""Building the ``fused`` document and query vectors, and reading per-channel scores back.
+
+With unit channel vectors ``d_c`` stored as ``D = concat(d_blip, d_clip, d_interrogator)`` and a
+query ``Q = concat(w_blip·q_blip, w_clip·q_clip, w_interrogator·q_interrogator)`` (unit ``q_c``),
+``Q·D = Σ_c w_c·cos(q_c, d_c)``: the weighted score, exactly. Calibration ``s' = (s - μ)/σ``
+scales each block by ``1/σ_c`` and adds ``-Σ w_c·μ_c/σ_c``, a constant per query, so the ranking
+stays exact and the true calibrated score is the engine's score plus that constant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from qdrant_mm.schema import ChannelStats
+from qdrant_mm.settings import CHANNELS
+from qdrant_mm.weights import Weights
+
+
+def fuse_document(vectors: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``(n, Σdim)`` fused document vectors from per-channel ``(n, dim_c)`` unit vectors."""
+    return np.concatenate([np.asarray(vectors[ch], dtype=np.float32) for ch in CHANNELS], axis=-1)
+
+
+def split(fused: np.ndarray, dims: Mapping[str, int]) -> dict[str, np.ndarray]:
+    out, start = {}, 0
+    for ch in CHANNELS:
+        out[ch] = fused[..., start : start + dims[ch]]
+        start += dims[ch]
+    return out
+
+
+def query_vector(
+    query: Mapping[str, np.ndarray],
+    weights: Weights,
+    dims: Mapping[str, int],
+    calibration: Mapping[str, ChannelStats] | None = None,
+) -> tuple[np.ndarray, float]:
+    """The fused query vector and the score offset to add to engine scores.
+
+    A channel with weight 0 is a zero block (its query embedding is never computed).
+    """
+    blocks, offset = [], 0.0
+    for ch in CHANNELS:
+        w = getattr(weights, ch)
+        if w == 0:
+            blocks.append(np.zeros(dims[ch], dtype=np.float32))
+            continue
+        q = np.asarray(query[ch], dtype=np.float32)
+        if q.shape != (dims[ch],):
+            raise ValueError(f"{ch} query vector has shape {q.shape}, expected ({dims[ch]},)")
+        scale = w
+        if calibration is not None:
+            stats = calibration[ch]
+            scale = w / stats.std
+            offset -= w * stats.mean / stats.std
+        blocks.append(scale * q)
+    return np.concatenate(blocks).astype(np.float32), float(offset)
+
+
+def channel_scores(
+    query: Mapping[str, np.ndarray], fused_docs: np.ndarray, dims: Mapping[str, int]
+) -> dict[str, np.ndarray]:
+    """Cosine of each channel between the query and ``(n, Σdim)`` fused document vectors.
+    Channels not in ``query`` (weight 0, never encoded) are left out."""
+    parts = split(np.atleast_2d(fused_docs), dims)
+    return {ch: parts[ch] @ np.asarray(query[ch], dtype=np.float32) for ch in CHANNELS if ch in query}

@@ -1,0 +1,154 @@
+"""Fetching product images from files or http(s) URLs, safely, and decoding them once.
+
+Limits: a byte cap (``QDRANT_MM_IMAGE_MAX_BYTES``), a pixel cap against decompression bombs
+(``QDRANT_MM_IMAGE_MAX_PIXELS``, checked from the header before pixels are decoded), a timeout
+and at most :data:`MAX_REDIRECTS` redirects for URLs. httpx does the HTTP (timeouts, redirects,
+streaming); Pillow decodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from qdrant_mm.errors import ImageLoadError
+from qdrant_mm.image_modes import to_model_rgb
+
+MAX_REDIRECTS = 5
+SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings) -> ImageLimits:
+        return cls(settings.image_max_bytes, settings.image_max_pixels, settings.image_timeout)
+
+
+def is_url(ref: str) -> bool:
+    return ref.startswith(("http://", "https://"))
+
+
+def resolve_image_ref(ref: str, base_dir: Path) -> str:
+    """A URL stays as is; a relative path is taken relative to the catalog's folder."""
+    if is_url(ref):
+        return ref
+    p = Path(ref).expanduser()
+    return str(p if p.is_absolute() else (base_dir / p).resolve())
+
+
+def read_image_bytes(
+    ref: str, limits: ImageLimits, client: httpx.Client | None = None
+) -> bytes:
+    """The raw bytes of a local file or URL, refusing anything over ``limits.max_bytes``."""
+    if is_url(ref):
+        return _download(ref, limits, client)
+    path = Path(ref)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageLoadError(f"image file not found: {ref}") from None
+    except OSError as exc:
+        raise ImageLoadError(f"cannot read image file {ref}: {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise ImageLoadError(f"image path is not a file: {ref}")
+    if size == 0:
+        raise ImageLoadError(f"image file is empty (0 bytes): {ref}")
+    if size > limits.max_bytes:
+        raise ImageLoadError(f"image file is {size} bytes, over the {limits.max_bytes} limit: {ref}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ImageLoadError(f"cannot read image file {ref}: {exc.strerror or exc}") from None
+
+
+def _download(url: str, limits: ImageLimits, client: httpx.Client | None) -> bytes:
+    own = client is None
+    client = client or httpx.Client(
+        follow_redirects=True, max_redirects=MAX_REDIRECTS, timeout=limits.timeout
+    )
+    try:
+        with client.stream("GET", url) as resp:
+            if resp.status_code >= 400:
+                raise ImageLoadError(f"image URL answered HTTP {resp.status_code}: {url}")
+            declared = resp.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > limits.max_bytes:
+                raise ImageLoadError(
+                    f"image URL declares {declared} bytes, over the {limits.max_bytes} limit: {url}"
+                )
+            buf = bytearray()
+            for chunk in resp.iter_bytes():
+                buf.extend(chunk)
+                if len(buf) > limits.max_bytes:
+                    raise ImageLoadError(f"image URL sent over {limits.max_bytes} bytes: {url}")
+    except httpx.TooManyRedirects:
+        raise ImageLoadError(f"image URL redirected more than {MAX_REDIRECTS} times: {url}") from None
+    except httpx.TimeoutException:
+        raise ImageLoadError(f"image URL timed out after {limits.timeout}s: {url}") from None
+    except httpx.HTTPError as exc:
+        raise ImageLoadError(f"cannot download image {url}: {exc}") from None
+    finally:
+        if own:
+            client.close()
+    if not buf:
+        raise ImageLoadError(f"image URL returned no bytes: {url}")
+    return bytes(buf)
+
+
+def decode_image(data: bytes, limits: ImageLimits, source: str = "image") -> Image.Image:
+    """Decode bytes into an RGB image (EXIF orientation applied), checking format and size
+    before the pixels are decoded."""
+    if not data:
+        raise ImageLoadError(f"{source}: empty image data")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format or "?"
+            if fmt not in SUPPORTED_FORMATS:
+                raise ImageLoadError(
+                    f"{source}: unsupported image format {fmt}"
+                    f" (supported: {', '.join(sorted(SUPPORTED_FORMATS))})"
+                )
+            w, h = img.size
+            if w <= 0 or h <= 0:
+                raise ImageLoadError(f"{source}: image has no pixels ({w}x{h})")
+            if w * h > limits.max_pixels:
+                raise ImageLoadError(
+                    f"{source}: image is {w}x{h} = {w * h} pixels, over the"
+                    f" {limits.max_pixels} pixel limit (decompression bomb guard)"
+                )
+            img.load()
+    except ImageLoadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(f"{source}: refused as a decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{source}: not an image or an unsupported format") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{source}: corrupt or truncated image ({exc})") from None
+    return to_model_rgb(img)
+
+
+@dataclass
+class LoadedImage:
+    image: Image.Image
+    sha256: str
+
+
+def load_image(
+    ref: str, limits: ImageLimits, client: httpx.Client | None = None
+) -> LoadedImage:
+    """Read and decode one image; the digest of its bytes goes into the content hash."""
+    data = read_image_bytes(ref, limits, client)
+    return LoadedImage(decode_image(data, limits, ref), hashlib.sha256(data).hexdigest())

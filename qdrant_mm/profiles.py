@@ -1,0 +1,64 @@
+"""Named weight profiles stored in Qdrant beside the collection.
+
+Every process using the collection reads the profile at query time, so ``qdrant-mm weights set``
+(or ``PUT /weights/NAME``) changes the ranking of running services on their next query.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from pydantic import BaseModel, Field
+
+from qdrant_mm.backends.base import Backend
+from qdrant_mm.errors import ConfigError
+from qdrant_mm.weights import Weights
+
+DEFAULT_PROFILE = "default"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class Profile(BaseModel):
+    name: str
+    weights: Weights
+    calibrate: bool = False
+    updated_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise ConfigError(
+            f"invalid profile name {name!r}: 1-64 letters, digits, '.', '_' or '-'"
+        )
+    return name
+
+
+class ProfileStore:
+    """Profiles of one collection (by its user-facing name, so they survive ``--rebuild``)."""
+
+    def __init__(self, backend: Backend, collection: str) -> None:
+        self.backend = backend
+        self.collection = collection
+
+    def _key(self, name: str) -> str:
+        return f"profile:{self.collection}:{check_name(name)}"
+
+    def get(self, name: str) -> Profile | None:
+        raw = self.backend.read_meta(self._key(name))
+        return Profile.model_validate(raw) if raw is not None else None
+
+    def set(self, name: str, weights: Weights, calibrate: bool = False) -> Profile:
+        profile = Profile(name=check_name(name), weights=weights, calibrate=calibrate)
+        self.backend.write_meta(self._key(name), profile.model_dump())
+        return profile
+
+    def delete(self, name: str) -> bool:
+        return self.backend.delete_meta(self._key(name))
+
+    def list(self) -> list[Profile]:
+        prefix = f"profile:{self.collection}:"
+        return sorted(
+            (Profile.model_validate(v) for v in self.backend.list_meta(prefix).values()),
+            key=lambda p: p.name,
+        )

@@ -1,0 +1,229 @@
+"""Weighted multimodal search: ``score = α·s_blip + β·s_clip + γ·s_interrogator``, exact.
+
+The plan (see ``docs/search.md``): one nearest-neighbour search on the ``fused`` named vector
+with the block-scaled query ``concat(α·q_blip, β·q_clip, γ·q_interrogator)``. Its dot product
+with a stored ``concat(d_blip, d_clip, d_interrogator)`` is the weighted score itself, so the
+engine ranks by the true score, filters inside the search and paginates exactly. The per-channel
+scores are read back from the returned points' fused vectors.
+
+``plan="union"`` adds a safety net: the engine also collects each active channel's nearest
+neighbours and rescores the union of all candidates exactly on ``fused``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel
+from qdrant_client import models
+
+from qdrant_mm.backends.base import Backend, Prefetch, QueryPlan
+from qdrant_mm.collection import open_collection
+from qdrant_mm.encoders.bundle import ModelBundle
+from qdrant_mm.errors import QueryError
+from qdrant_mm.filters import to_filter
+from qdrant_mm.fusion import channel_scores, query_vector
+from qdrant_mm.image_modes import to_model_rgb
+from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes
+from qdrant_mm.profiles import DEFAULT_PROFILE, ProfileStore
+from qdrant_mm.schema import FUSED, CollectionMeta
+from qdrant_mm.settings import CHANNELS
+from qdrant_mm.weights import Weights
+
+MAX_LIMIT = 1000
+MAX_OFFSET = 100_000
+SearchPlanName = Literal["fused", "union"]
+
+
+class SearchHit(BaseModel):
+    """One result: the fused score and each channel's cosine (None for a channel whose weight
+    is 0: its query embedding is never computed)."""
+
+    id: str
+    score: float
+    scores: dict[str, float | None]
+    payload: dict[str, Any]
+
+
+class SearchResult(BaseModel):
+    hits: list[SearchHit]
+    weights: Weights
+    profile: str | None = None
+    calibrated: bool = False
+
+
+WeightsInput = Weights | Mapping[str, float] | str | list | tuple | None
+
+
+class Searcher:
+    """Search one collection. Models and backend are passed in; nothing is global."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        models: ModelBundle,
+        collection: str = "products",
+        *,
+        default_weights: Weights | None = None,
+        plan: SearchPlanName = "fused",
+        union_limit: int = 64,
+        hnsw_ef: int | None = 128,
+        exact: bool = False,
+        image_limits: ImageLimits | None = None,
+    ) -> None:
+        if plan not in ("fused", "union"):
+            raise QueryError(f"unknown search plan {plan!r}: use 'fused' or 'union'")
+        self.backend = backend
+        self.models = models
+        self.collection = collection
+        self.default_weights = default_weights or Weights(blip=0.4, clip=0.4, interrogator=0.2)
+        self.plan = plan
+        self.union_limit = union_limit
+        self.hnsw_ef = hnsw_ef
+        self.exact = exact
+        self.limits = image_limits or ImageLimits()
+        self.profiles = ProfileStore(backend, collection)
+        self._meta: CollectionMeta | None = None
+
+    @property
+    def meta(self) -> CollectionMeta:
+        """The collection's metadata, checked against the models once, then kept."""
+        if self._meta is None:
+            _, self._meta = open_collection(
+                self.backend, self.collection, self.models.model_ids(), self.models.dims()
+            )
+        return self._meta
+
+    # --- weights --------------------------------------------------------------------------
+    def resolve_weights(
+        self, weights: WeightsInput = None, profile: str | None = None
+    ) -> tuple[Weights, str | None, bool]:
+        """Explicit weights win; else the named profile (an error if missing); else the
+        ``default`` profile if one is stored; else the configured default weights. Profiles are
+        read on every query, so a change is seen by the next one."""
+        if weights is not None:
+            return (weights if isinstance(weights, Weights) else Weights.parse(weights)), None, False
+        if profile is not None:
+            found = self.profiles.get(profile)
+            if found is None:
+                names = ", ".join(p.name for p in self.profiles.list()) or "none"
+                raise QueryError(f"no weight profile {profile!r} (profiles: {names})")
+            return found.weights, found.name, found.calibrate
+        found = self.profiles.get(DEFAULT_PROFILE)
+        if found is not None:
+            return found.weights, found.name, found.calibrate
+        return self.default_weights, None, False
+
+    # --- public API -------------------------------------------------------------------------
+    def search(
+        self,
+        query: str | None = None,
+        image: Image.Image | bytes | str | Path | None = None,
+        *,
+        weights: WeightsInput = None,
+        profile: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        filter: models.Filter | Mapping[str, Any] | str | list[str] | None = None,
+        calibrate: bool | None = None,
+    ) -> SearchResult:
+        """Search by text (``query``) or by photo (``image``: PIL image, bytes or file path)."""
+        text = query.strip() if isinstance(query, str) else None
+        if text and image is not None:
+            raise QueryError("give either a text query or an image, not both")
+        if not text and image is None:
+            raise QueryError("empty query: give a non-empty text query or an image")
+        _check_page(limit, offset)
+        w, profile_name, profile_calibrate = self.resolve_weights(weights, profile)
+        qfilter = to_filter(filter)
+        active = w.active()
+        if text:
+            qvecs = self.models.encode_query_text(text, active)
+        else:
+            qvecs = self.models.encode_query_image(self._image(image), active)
+        use_calibration = profile_calibrate if calibrate is None else calibrate
+        hits = self.search_vectors(
+            qvecs, w, limit=limit, offset=offset, filter=qfilter, calibrate=use_calibration
+        )
+        return SearchResult(
+            hits=hits, weights=w, profile=profile_name, calibrated=use_calibration
+        )
+
+    def search_vectors(
+        self,
+        query: Mapping[str, np.ndarray],
+        weights: Weights,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        filter: models.Filter | None = None,
+        calibrate: bool = False,
+    ) -> list[SearchHit]:
+        """Search with query embeddings already computed (one unit vector per active channel)."""
+        _check_page(limit, offset)
+        meta = self.meta
+        calibration = None
+        if calibrate:
+            if not meta.calibration:
+                raise QueryError(
+                    "calibration asked for, but the collection has no score statistics;"
+                    " run `qdrant-mm calibrate` (or sync with --calibrate) first"
+                )
+            calibration = meta.calibration
+        missing = [ch for ch in weights.active() if ch not in query]
+        if missing:
+            raise QueryError(f"no query embedding for channel(s) {', '.join(missing)}")
+        vector, score_offset = query_vector(query, weights, meta.dims, calibration)
+        prefetch: tuple[Prefetch, ...] = ()
+        if self.plan == "union":
+            depth = max(self.union_limit, limit + offset)
+            prefetch = (Prefetch(FUSED, vector, depth),) + tuple(
+                Prefetch(ch, np.asarray(query[ch], dtype=np.float32), depth)
+                for ch in weights.active()
+            )
+        ef = max(self.hnsw_ef, 2 * (limit + offset)) if self.hnsw_ef else None
+        plan = QueryPlan(
+            using=FUSED,
+            vector=vector,
+            limit=limit,
+            offset=offset,
+            filter=filter,
+            prefetch=prefetch,
+            hnsw_ef=ef,
+            exact=self.exact,
+            with_vectors=(FUSED,),
+        )
+        raw = self.backend.query(self.collection, plan)
+        if not raw:
+            return []
+        fused_docs = np.stack([h.vectors[FUSED] for h in raw])
+        per_channel = channel_scores(query, fused_docs, meta.dims)
+        hits = []
+        for i, h in enumerate(raw):
+            payload = dict(h.payload)
+            product_id = str(payload.get("product_id", h.id))
+            scores = {ch: (float(per_channel[ch][i]) if ch in per_channel else None) for ch in CHANNELS}
+            hits.append(
+                SearchHit(id=product_id, score=h.score + score_offset, scores=scores, payload=payload)
+            )
+        return hits
+
+    def _image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
+        if isinstance(image, Image.Image):
+            return to_model_rgb(image)
+        if isinstance(image, (bytes, bytearray)):
+            return decode_image(bytes(image), self.limits, "query image")
+        ref = str(image)
+        return decode_image(read_image_bytes(ref, self.limits), self.limits, ref)
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+    if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise QueryError(f"offset must be an integer from 0 to {MAX_OFFSET}, got {offset!r}")
+

@@ -1,0 +1,349 @@
+"""Keeping a Qdrant collection in step with a product catalog.
+
+One point per product (point id = UUIDv5 of the product id). Each point's payload carries the
+catalog fields plus ``product_id``, ``content_hash`` (image bytes + title/description + model
+ids: when it changes the product is re-embedded) and ``payload_hash`` (the catalog fields: when
+only it changes the payload is rewritten with the stored vectors, no model runs).
+
+Resumable by construction: every batch is written with its hashes, so a re-run after a crash
+finds the finished products unchanged and does the rest. Deletions happen only after every
+product was processed and only when the whole catalog was read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from pydantic import BaseModel
+
+from qdrant_mm.backends.base import Backend, PointRecord
+from qdrant_mm.catalog import Catalog, Product, content_hash, payload_hash, point_id, read_catalog
+from qdrant_mm.collection import create_physical, new_physical_name, open_or_create
+from qdrant_mm.encoders.bundle import ModelBundle
+from qdrant_mm.errors import ImageLoadError
+from qdrant_mm.fusion import fuse_document
+from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes, resolve_image_ref
+from qdrant_mm.retry import retrying
+from qdrant_mm.schema import FUSED
+from qdrant_mm.settings import CHANNELS
+
+HASH_FIELDS = ("product_id", "content_hash", "payload_hash")
+VECTOR_NAMES = (*CHANNELS, FUSED)
+
+
+class FailedProduct(BaseModel):
+    id: str | None
+    reason: str
+
+
+class SyncReport(BaseModel):
+    collection: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: list[FailedProduct] = []
+    embedded: int = 0
+    index_seconds: float = 0.0
+    seconds: float = 0.0
+    deletes_skipped: str | None = None
+    rebuilt: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class Progress:
+    """What sync reports as it goes; the CLI plugs a progress bar in."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class _Work:
+    product: Product
+    pid: str
+    image_ref: str
+    image_bytes: bytes
+    content_hash: str
+    payload_hash: str
+    is_new: bool
+
+
+@dataclass
+class _Plan:
+    embed: list[_Work] = field(default_factory=list)
+    payload_only: list[tuple[Product, str, str]] = field(default_factory=list)
+    unchanged: int = 0
+
+
+class Syncer:
+    """Sync a catalog into ``collection`` on ``backend`` with the models of ``models``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        models: ModelBundle,
+        collection: str = "products",
+        *,
+        batch_size: int = 32,
+        image_limits: ImageLimits | None = None,
+        http_client: httpx.Client | None = None,
+        retry_attempts: int = 5,
+        retry_initial_wait: float = 0.2,
+    ) -> None:
+        self.backend = backend
+        self.models = models
+        self.collection = collection
+        self.batch_size = batch_size
+        self.limits = image_limits or ImageLimits()
+        self.http = http_client
+        self._upsert = retrying(backend.upsert, retry_attempts, initial=retry_initial_wait)
+        self._delete = retrying(backend.delete, retry_attempts, initial=retry_initial_wait)
+        self._retrieve = retrying(backend.retrieve, retry_attempts, initial=retry_initial_wait)
+
+    # --- entry point -----------------------------------------------------------------------
+    def sync(
+        self,
+        catalog: Catalog | str | Path,
+        *,
+        delete: bool = True,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> SyncReport:
+        started = time.perf_counter()
+        if not isinstance(catalog, Catalog):
+            catalog = read_catalog(catalog)
+        progress = progress or Progress()
+        model_ids, dims = self.models.model_ids(), self.models.dims()
+        report = SyncReport(collection=self.collection, rebuilt=rebuild)
+        report.failed.extend(FailedProduct(id=r.product_id, reason=r.error or "") for r in catalog.invalid)
+
+        if rebuild:
+            physical = self._rebuild_target(model_ids, dims)
+        else:
+            physical, _ = open_or_create(self.backend, self.collection, model_ids, dims)
+
+        stored = {
+            pl["product_id"]: (pid, pl.get("content_hash"), pl.get("payload_hash"))
+            for pid, pl in self.backend.scroll_payload(physical, HASH_FIELDS)
+            if "product_id" in pl
+        }
+        plan = self._plan(catalog, stored, model_ids, report)
+        report.unchanged = plan.unchanged
+
+        progress.start(len(plan.embed) + len(plan.payload_only))
+        try:
+            for batch in _batches(plan.embed, self.batch_size):
+                self._embed_and_write(physical, batch, report)
+                progress.advance(len(batch))
+            for batch in _batches(plan.payload_only, self.batch_size):
+                self._rewrite_payloads(physical, batch, report)
+                progress.advance(len(batch))
+        finally:
+            progress.stop()
+
+        if delete:
+            self._delete_removed(physical, catalog, stored, report)
+        else:
+            report.deletes_skipped = "--no-delete given"
+        report.index_seconds = self.backend.optimize(physical)
+        if rebuild:
+            self._finish_rebuild(physical)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # --- planning ---------------------------------------------------------------------------
+    def _plan(
+        self,
+        catalog: Catalog,
+        stored: dict[str, tuple[str, str | None, str | None]],
+        model_ids: dict[str, str],
+        report: SyncReport,
+    ) -> _Plan:
+        plan = _Plan()
+        for product in catalog.products:
+            if not product.image:
+                report.failed.append(FailedProduct(id=product.id, reason="no image given"))
+                continue
+            ref = resolve_image_ref(product.image, catalog.base_dir)
+            try:
+                data = read_image_bytes(ref, self.limits, self.http)
+            except ImageLoadError as exc:
+                report.failed.append(FailedProduct(id=product.id, reason=str(exc)))
+                continue
+            chash = content_hash(product, hashlib.sha256(data).hexdigest(), model_ids)
+            phash = payload_hash(product)
+            old = stored.get(product.id)
+            pid = point_id(product.id)
+            if old is not None and old[1] == chash:
+                if old[2] == phash:
+                    plan.unchanged += 1
+                else:
+                    plan.payload_only.append((product, chash, phash))
+                continue
+            plan.embed.append(_Work(product, pid, ref, data, chash, phash, old is None))
+        return plan
+
+    # --- writing ----------------------------------------------------------------------------
+    def _payload(self, product: Product, chash: str, phash: str, **extra: Any) -> dict[str, Any]:
+        return {
+            **product.payload(),
+            "product_id": product.id,
+            "content_hash": chash,
+            "payload_hash": phash,
+            **extra,
+        }
+
+    def _embed_and_write(self, physical: str, batch: Sequence[_Work], report: SyncReport) -> None:
+        decoded: list[tuple[_Work, Any]] = []
+        for w in batch:
+            try:
+                decoded.append((w, decode_image(w.image_bytes, self.limits, w.image_ref)))
+            except ImageLoadError as exc:
+                report.failed.append(FailedProduct(id=w.product.id, reason=str(exc)))
+        if not decoded:
+            return
+        records: list[PointRecord] = []
+        for group in self._embed_isolating_failures(decoded, report):
+            works, emb = group
+            fused = fuse_document(emb.vectors)
+            for i, w in enumerate(works):
+                vectors = {ch: emb.vectors[ch][i] for ch in CHANNELS}
+                vectors[FUSED] = fused[i]
+                payload = self._payload(
+                    w.product, w.content_hash, w.payload_hash, interrogator_text=emb.descriptions[i]
+                )
+                records.append(PointRecord(w.pid, vectors, payload))
+        if not records:
+            return
+        self._upsert(physical, records)
+        by_pid = {w.pid: w for w, _ in decoded}
+        for r in records:
+            if by_pid[r.id].is_new:
+                report.added += 1
+            else:
+                report.updated += 1
+        report.embedded += len(records)
+
+    def _embed_isolating_failures(self, decoded, report: SyncReport):
+        """Embed a batch; if the batch fails, embed its products one by one so that only the
+        product that breaks a model is reported failed."""
+        works = [w for w, _ in decoded]
+        images = [img for _, img in decoded]
+        try:
+            emb = self._embed(works, images)
+        except Exception:  # noqa: BLE001 - a model failure on one input must not stop the rest
+            emb = None
+        if emb is not None:
+            yield works, emb
+            return
+        for w, img in decoded:
+            try:
+                yield [w], self._embed([w], [img])
+            except Exception as exc:  # noqa: BLE001
+                report.failed.append(
+                    FailedProduct(id=w.product.id, reason=f"embedding failed: {type(exc).__name__}: {exc}")
+                )
+
+    def _embed(self, works: Sequence[_Work], images):
+        emb = self.models.embed_products(
+            images,
+            titles=[w.product.title for w in works],
+            descriptions=[w.product.description for w in works],
+        )
+        for ch in CHANNELS:
+            v = emb.vectors[ch]
+            if v.shape[0] != len(works) or not np.isfinite(v).all():
+                raise ValueError(f"{ch} encoder returned bad vectors (shape {v.shape})")
+        return emb
+
+    def _rewrite_payloads(
+        self, physical: str, batch: Sequence[tuple[Product, str, str]], report: SyncReport
+    ) -> None:
+        """Payload-only change: rewrite the point with its stored vectors (no model call)."""
+        by_pid = {point_id(p.id): (p, c, h) for p, c, h in batch}
+        stored = self._retrieve(physical, list(by_pid), VECTOR_NAMES)
+        records = []
+        for sp in stored:
+            product, chash, phash = by_pid[sp.id]
+            extra = {"interrogator_text": sp.payload.get("interrogator_text")}
+            records.append(PointRecord(sp.id, sp.vectors, self._payload(product, chash, phash, **extra)))
+        self._upsert(physical, records)
+        report.updated += len(records)
+        missing = set(by_pid) - {r.id for r in records}
+        for pid in missing:
+            report.failed.append(FailedProduct(id=by_pid[pid][0].id, reason="point vanished during sync"))
+
+    def _delete_removed(
+        self,
+        physical: str,
+        catalog: Catalog,
+        stored: dict[str, tuple[str, str | None, str | None]],
+        report: SyncReport,
+    ) -> None:
+        if not catalog.complete:
+            report.deletes_skipped = "the catalog could not be read completely: nothing deleted"
+            return
+        keep = {p.id for p in catalog.products} | {
+            r.product_id for r in catalog.invalid if r.product_id is not None
+        }
+        gone = [pid for product_id, (pid, _, _) in stored.items() if product_id not in keep]
+        for batch in _batches(gone, 512):
+            self._delete(physical, batch)
+        report.deleted = len(gone)
+
+    # --- rebuild ----------------------------------------------------------------------------
+    def _build_key(self) -> str:
+        return f"build:{self.collection}"
+
+    def _rebuild_target(self, model_ids: dict[str, str], dims: dict[str, int]) -> str:
+        """A fresh collection for ``--rebuild``; an interrupted rebuild is resumed, not restarted."""
+        pending = self.backend.read_meta(self._build_key())
+        if pending:
+            physical = pending["collection"]
+            meta = self.backend.read_meta(f"collection:{physical}")
+            if (
+                self.backend.resolve(physical) == physical
+                and meta is not None
+                and meta.get("model_ids") == model_ids
+                and meta.get("dims") == dims
+            ):
+                return physical
+            if self.backend.resolve(physical) == physical:
+                self.backend.delete_collection(physical)
+        physical = new_physical_name(self.collection)
+        self.backend.write_meta(self._build_key(), {"collection": physical})
+        create_physical(self.backend, physical, model_ids, dims)
+        return physical
+
+    def _finish_rebuild(self, physical: str) -> None:
+        existing = self.backend.resolve(self.collection)
+        if existing == self.collection:
+            # A plain collection (not made by qdrant-mm) holds the name: it has to go before the
+            # alias can take its name.
+            self.backend.delete_collection(self.collection)
+            existing = None
+        previous = self.backend.switch_alias(self.collection, physical)
+        self.backend.delete_meta(self._build_key())
+        for old in {previous, existing} - {None, physical}:
+            self.backend.delete_collection(old)
+            self.backend.delete_meta(f"collection:{old}")
+
+
+def _batches(items: Sequence, size: int) -> Iterable[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+

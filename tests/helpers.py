@@ -1,0 +1,48 @@
+"""Catalog builders shared by the sync, search and backend tests."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+CATEGORIES = ("shoes", "shirts", "bags", "hats")
+BRANDS = ("acme", "zen", "nova")
+
+
+def write_image(path: Path, seed: int, size: int = 24, fmt: str = "PNG") -> Path:
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, format=fmt)
+    return path
+
+
+def product_rows(n: int, image_dir: str = "images") -> list[dict]:
+    return [
+        {
+            "id": f"p{i}",
+            "title": f"product {i}",
+            "description": f"description of product {i}",
+            "image": f"{image_dir}/p{i}.png",
+            "category": CATEGORIES[i % len(CATEGORIES)],
+            "brand": BRANDS[i % len(BRANDS)],
+            "price": float(10 + i),
+            "colour": "red" if i % 2 else "blue",
+        }
+        for i in range(n)
+    ]
+
+
+def write_catalog(root: Path, rows: list[dict], name: str = "catalog.jsonl") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        img = root / str(row.get("image", ""))
+        if row.get("image") and not img.exists() and not str(row["image"]).startswith("http"):
+            write_image(img, seed=zlib.crc32(str(row["image"]).encode()))
+    path = root / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

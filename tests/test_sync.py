@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+
+from qdrant_mm.backends.qdrant_client_backend import QdrantClientBackend
+from qdrant_mm.catalog import point_id
+from qdrant_mm.errors import SchemaMismatchError
+from qdrant_mm.schema import FUSED
+from qdrant_mm.settings import CHANNELS
+from qdrant_mm.sync import Syncer
+from tests.fakes import fake_bundle, total_model_calls
+from tests.helpers import product_rows, write_catalog, write_image
+
+
+@pytest.fixture
+def backend():
+    b = QdrantClientBackend(QdrantClient(":memory:"), "local")
+    yield b
+    b.close()
+
+
+def stored_products(backend, collection="products"):
+    return {pl["product_id"]: pl for _, pl in backend.scroll_payload(collection, ["product_id", "title", "price", "content_hash"])}
+
+
+def test_sync_stores_every_product_with_three_vectors_fused_and_payload(tmp_path, backend):
+    rows = product_rows(12)
+    cat = write_catalog(tmp_path, rows)
+    bundle = fake_bundle()
+    report = Syncer(backend, bundle, batch_size=5).sync(cat)
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (12, 0, 0, 0)
+    assert report.failed == []
+    got = backend.retrieve("products", [point_id(r["id"]) for r in rows], (*CHANNELS, FUSED))
+    assert len(got) == 12
+    dims = bundle.dims()
+    for sp in got:
+        row = next(r for r in rows if r["id"] == sp.payload["product_id"])
+        for k in ("title", "category", "brand", "price", "colour"):
+            assert sp.payload[k] == row[k]
+        for ch in CHANNELS:
+            assert sp.vectors[ch].shape == (dims[ch],)
+            assert np.linalg.norm(sp.vectors[ch]) == pytest.approx(1.0, abs=1e-5)
+        fused = np.concatenate([sp.vectors[ch] for ch in CHANNELS])
+        np.testing.assert_allclose(sp.vectors[FUSED], fused, atol=1e-6)
+        assert row["title"] in sp.payload["interrogator_text"]
+
+
+def test_resync_same_catalog_makes_zero_model_calls(tmp_path, backend):
+    cat = write_catalog(tmp_path, product_rows(9))
+    bundle = fake_bundle()
+    Syncer(backend, bundle, batch_size=4).sync(cat)
+    before = total_model_calls(bundle)
+    assert before > 0
+    report = Syncer(backend, bundle, batch_size=4).sync(cat)
+    assert total_model_calls(bundle) == before
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (0, 0, 9, 0)
+
+
+def test_changed_title_reembeds_exactly_one_product(tmp_path, backend):
+    rows = product_rows(8)
+    cat = write_catalog(tmp_path, rows)
+    bundle = fake_bundle()
+    Syncer(backend, bundle).sync(cat)
+    rows[3]["title"] = "a brand new title"
+    write_catalog(tmp_path, rows)
+    seen = bundle.blip.images_seen
+    report = Syncer(backend, bundle).sync(cat)
+    assert bundle.blip.images_seen - seen == 1
+    assert (report.added, report.updated, report.unchanged, report.embedded) == (0, 1, 7, 1)
+    assert stored_products(backend)["p3"]["title"] == "a brand new title"
+
+
+def test_payload_only_change_rewrites_payload_without_models(tmp_path, backend):
+    rows = product_rows(5)
+    cat = write_catalog(tmp_path, rows)
+    bundle = fake_bundle()
+    Syncer(backend, bundle).sync(cat)
+    before_vec = backend.retrieve("products", [point_id("p2")], (FUSED,))[0].vectors[FUSED]
+    rows[2]["price"] = 99.5
+    write_catalog(tmp_path, rows)
+    calls = total_model_calls(bundle)
+    report = Syncer(backend, bundle).sync(cat)
+    assert total_model_calls(bundle) == calls
+    assert report.updated == 1 and report.embedded == 0
+    after = backend.retrieve("products", [point_id("p2")], (FUSED,))[0]
+    assert after.payload["price"] == 99.5
+    np.testing.assert_allclose(after.vectors[FUSED], before_vec)
+
+
+def test_changed_image_bytes_reembed(tmp_path, backend):
+    cat = write_catalog(tmp_path, product_rows(4))
+    bundle = fake_bundle()
+    Syncer(backend, bundle).sync(cat)
+    old = backend.retrieve("products", [point_id("p1")], ("blip",))[0].vectors["blip"]
+    write_image(tmp_path / "images" / "p1.png", seed=12345)
+    report = Syncer(backend, bundle).sync(cat)
+    assert report.updated == 1
+    new = backend.retrieve("products", [point_id("p1")], ("blip",))[0].vectors["blip"]
+    assert not np.allclose(old, new)
+
+
+def test_removed_product_is_deleted_unless_no_delete(tmp_path, backend):
+    rows = product_rows(6)
+    cat = write_catalog(tmp_path, rows)
+    bundle = fake_bundle()
+    Syncer(backend, bundle).sync(cat)
+    write_catalog(tmp_path, rows[:4])
+    report = Syncer(backend, bundle).sync(cat, delete=False)
+    assert report.deleted == 0 and backend.count("products") == 6
+    report = Syncer(backend, bundle).sync(cat)
+    assert report.deleted == 2
+    assert set(stored_products(backend)) == {"p0", "p1", "p2", "p3"}
+
+
+def test_bad_rows_and_images_are_reported_and_the_rest_stored(tmp_path, backend):
+    rows = product_rows(4)
+    img = tmp_path / "images"
+    write_catalog(tmp_path, rows)  # writes the good images
+    (img / "empty.png").write_bytes(b"")
+    (img / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    good = (img / "p0.png").read_bytes()
+    (img / "truncated.png").write_bytes(good[: len(good) // 2])
+    (img / "notes.txt").write_text("not an image at all")
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(img / "image.ico", format="ICO")
+    Image.new("L", (3000, 3000)).save(img / "bomb.png")  # 9 MP, over the limit set below
+    bad = [
+        {"title": "no id", "image": "images/p0.png"},
+        {"id": "p1", "title": "duplicate of p1", "image": "images/p1.png"},
+        {"id": "missing", "image": "images/nope.png"},
+        {"id": "empty", "image": "images/empty.png"},
+        {"id": "corrupt", "image": "images/corrupt.png"},
+        {"id": "truncated", "image": "images/truncated.png"},
+        {"id": "text", "image": "images/notes.txt"},
+        {"id": "ico", "image": "images/image.ico"},
+        {"id": "bomb", "image": "images/bomb.png"},
+        {"id": "badprice", "price": "cheap", "image": "images/p0.png"},
+    ]
+    cat = tmp_path / "catalog.jsonl"
+    cat.write_text(
+        "".join(json.dumps(r) + "\n" for r in rows + bad) + "{not json\n"
+    )
+    from qdrant_mm.images import ImageLimits
+
+    report = Syncer(backend, fake_bundle(), image_limits=ImageLimits(max_pixels=1_000_000)).sync(cat)
+    assert report.added == 4
+    assert set(stored_products(backend)) == {"p0", "p1", "p2", "p3"}
+    reasons = {f.id: f.reason for f in report.failed}
+    assert "id" in reasons[None] or any("id" in f.reason for f in report.failed if f.id is None)
+    assert "duplicate" in reasons["p1"]
+    assert "not found" in reasons["missing"]
+    assert "empty" in reasons["empty"]
+    assert "corrupt" in reasons["corrupt"] or "not an image" in reasons["corrupt"]
+    assert "truncated" in reasons["truncated"] or "corrupt" in reasons["truncated"]
+    assert "not an image" in reasons["text"]
+    assert "unsupported image format" in reasons["ico"]
+    assert "pixel limit" in reasons["bomb"]
+    assert "price" in reasons["badprice"]
+    assert any("invalid JSON" in f.reason for f in report.failed)
+    assert not report.ok
+
+
+def test_interrupted_sync_rerun_gives_exactly_the_catalog(tmp_path, backend):
+    rows = product_rows(20)
+    cat = write_catalog(tmp_path, rows)
+    bundle = fake_bundle()
+    Syncer(backend, bundle, batch_size=4).sync(cat)
+    # New catalog: 5 removed, 3 changed, 6 added.
+    new_rows = rows[5:]
+    for r in new_rows[:3]:
+        r["title"] += " v2"
+    new_rows += product_rows(26)[20:]
+    write_catalog(tmp_path, new_rows)
+
+    syncer = Syncer(backend, bundle, batch_size=2)
+    real_upsert = backend.upsert
+    calls = {"n": 0}
+
+    def crashing_upsert(collection, points):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real_upsert(collection, points)
+
+    syncer._upsert = crashing_upsert
+    with pytest.raises(KeyboardInterrupt):
+        syncer.sync(cat)
+    report = Syncer(backend, bundle, batch_size=2).sync(cat)
+    assert report.ok
+    stored = stored_products(backend)
+    assert set(stored) == {r["id"] for r in new_rows}
+    assert backend.count("products") == len(new_rows)
+    for r in new_rows:
+        assert stored[r["id"]]["title"] == r["title"]
+    again = Syncer(backend, bundle).sync(cat)
+    assert again.unchanged == len(new_rows) and again.embedded == 0
+
+
+def test_transient_backend_errors_are_retried(tmp_path, backend):
+    cat = write_catalog(tmp_path, product_rows(6))
+    real_upsert = backend.upsert
+    failures = {"left": 2}
+
+    def flaky(collection, points):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("connection reset")
+        return real_upsert(collection, points)
+
+    backend.upsert = flaky
+    report = Syncer(backend, fake_bundle(), retry_initial_wait=0.001).sync(cat)
+    assert report.ok and report.added == 6 and failures["left"] == 0
+
+
+def test_non_transient_error_is_not_retried(tmp_path, backend):
+    cat = write_catalog(tmp_path, product_rows(2))
+    attempts = {"n": 0}
+
+    def broken(collection, points):
+        attempts["n"] += 1
+        raise ValueError("bad request")
+
+    backend.upsert = broken
+    with pytest.raises(ValueError):
+        Syncer(backend, fake_bundle(), retry_initial_wait=0.001).sync(cat)
+    assert attempts["n"] == 1
+
+
+def test_model_or_dimension_mismatch_is_refused_before_any_write(tmp_path, backend):
+    cat = write_catalog(tmp_path, product_rows(3))
+    Syncer(backend, fake_bundle((16, 24, 24))).sync(cat)
+    rows = product_rows(4)
+    write_catalog(tmp_path, rows)
+    with pytest.raises(SchemaMismatchError, match=r"blip dimension 16 \(models now give 32\).*--rebuild"):
+        Syncer(backend, fake_bundle((32, 24, 24))).sync(cat)
+    assert backend.count("products") == 3
+
+
+def test_rebuild_switches_alias_only_when_complete(tmp_path, backend):
+    cat = write_catalog(tmp_path, product_rows(5))
+    Syncer(backend, fake_bundle()).sync(cat)
+    old_physical = backend.resolve("products")
+    bundle = fake_bundle((32, 24, 24))
+    syncer = Syncer(backend, bundle, batch_size=2)
+    real_upsert = backend.upsert
+    seen_during_build = []
+
+    def watching_upsert(collection, points):
+        seen_during_build.append(backend.resolve("products"))
+        return real_upsert(collection, points)
+
+    syncer._upsert = watching_upsert
+    report = syncer.sync(cat, rebuild=True)
+    assert report.added == 5
+    assert set(seen_during_build) == {old_physical}  # searches saw the old index meanwhile
+    new_physical = backend.resolve("products")
+    assert new_physical != old_physical
+    assert not backend.collection_exists(old_physical)
+    assert backend.count("products") == 5
+    # The new collection works with the new models.
+    assert Syncer(backend, bundle).sync(cat).unchanged == 5
+
+
+def test_no_deletes_when_catalog_incomplete(tmp_path, backend):
+    rows = product_rows(4)
+    cat = write_catalog(tmp_path, rows)
+    bundle = fake_bundle()
+    Syncer(backend, bundle).sync(cat)
+    from qdrant_mm.catalog import read_catalog
+
+    partial = read_catalog(cat)
+    partial.products = partial.products[:1]
+    partial.complete = False
+    report = Syncer(backend, bundle).sync(partial)
+    assert report.deleted == 0 and report.deletes_skipped
+    assert backend.count("products") == 4
