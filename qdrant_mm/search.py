@@ -106,7 +106,11 @@ class Searcher:
         ``default`` profile if one is stored; else the configured default weights. Profiles are
         read on every query, so a change is seen by the next one."""
         if weights is not None:
-            return (weights if isinstance(weights, Weights) else Weights.parse(weights)), None, False
+            return (
+                (weights if isinstance(weights, Weights) else Weights.parse(weights)),
+                None,
+                False,
+            )
         if profile is not None:
             found = self.profiles.get(profile)
             if found is None:
@@ -149,9 +153,7 @@ class Searcher:
         hits = self.search_vectors(
             qvecs, w, limit=limit, offset=offset, filter=qfilter, calibrate=use_calibration
         )
-        return SearchResult(
-            hits=hits, weights=w, profile=profile_name, calibrated=use_calibration
-        )
+        return SearchResult(hits=hits, weights=w, profile=profile_name, calibrated=use_calibration)
 
     def search_vectors(
         self,
@@ -206,9 +208,13 @@ class Searcher:
         for i, h in enumerate(raw):
             payload = dict(h.payload)
             product_id = str(payload.get("product_id", h.id))
-            scores = {ch: (float(per_channel[ch][i]) if ch in per_channel else None) for ch in CHANNELS}
+            scores = {
+                ch: (float(per_channel[ch][i]) if ch in per_channel else None) for ch in CHANNELS
+            }
             hits.append(
-                SearchHit(id=product_id, score=h.score + score_offset, scores=scores, payload=payload)
+                SearchHit(
+                    id=product_id, score=h.score + score_offset, scores=scores, payload=payload
+                )
             )
         return hits
 
@@ -226,4 +232,3 @@ def _check_page(limit: int, offset: int) -> None:
         raise QueryError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
     if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise QueryError(f"offset must be an integer from 0 to {MAX_OFFSET}, got {offset!r}")
-

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
 
     # --- search ------------------------------------------------------------------------------
     weights: str = Field("0.4,0.4,0.2", description="Default α,β,γ for blip,clip,interrogator")
+    search_plan: Literal["fused", "union"] = Field(
+        "fused", description="fused: one search on the fused vector; union: + per-channel net"
+    )
+    hnsw_ef: int = Field(128, ge=1, le=100_000, description="HNSW search breadth (ef)")
 
     # --- images ------------------------------------------------------------------------------
     image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)

@@ -93,7 +93,9 @@ class QdrantClientBackend:
         previous = self._aliases().get(alias)
         ops: list[Any] = []
         if previous is not None:
-            ops.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)))
+            ops.append(
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+            )
         ops.append(
             models.CreateAliasOperation(
                 create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
@@ -127,9 +129,7 @@ class QdrantClientBackend:
     def delete_meta(self, key: str) -> bool:
         if self.read_meta(key) is None:
             return False
-        self.client.delete(
-            META_COLLECTION, models.PointIdsList(points=[_meta_id(key)]), wait=True
-        )
+        self.client.delete(META_COLLECTION, models.PointIdsList(points=[_meta_id(key)]), wait=True)
         return True
 
     def list_meta(self, prefix: str) -> dict[str, dict[str, Any]]:
@@ -206,8 +206,11 @@ class QdrantClientBackend:
         params = models.SearchParams(hnsw_ef=plan.hnsw_ef, exact=plan.exact)
         prefetch = [
             models.Prefetch(
-                query=_as_list(p.vector), using=p.using, limit=p.limit, filter=plan.filter,
-                params=params,
+                query=_as_list(p.vector),
+                using=p.using,
+                limit=p.limit,
+                filter=plan.filter,
+                params=params if self.name != "local" else None,
             )
             for p in plan.prefetch
         ]
@@ -217,14 +220,19 @@ class QdrantClientBackend:
             using=plan.using,
             prefetch=prefetch or None,
             query_filter=plan.filter,
-            search_params=params,
+            search_params=params if self.name != "local" else None,  # local mode is exact
             limit=plan.limit,
             offset=plan.offset or None,
             with_payload=plan.with_payload,
             with_vectors=list(plan.with_vectors) or False,
         )
         return [
-            Hit(str(p.id), float(p.score), dict(p.payload or {}), _vectors(p.vector, plan.with_vectors))
+            Hit(
+                str(p.id),
+                float(p.score),
+                dict(p.payload or {}),
+                _vectors(p.vector, plan.with_vectors),
+            )
             for p in resp.points
         ]
 

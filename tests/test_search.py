@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from qdrant_client import models
+
+from qdrant_mm.backends.base import PointRecord
+from qdrant_mm.catalog import point_id
+from qdrant_mm.collection import create_physical
+from qdrant_mm.errors import QueryError, WeightsError
+from qdrant_mm.fusion import fuse_document
+from qdrant_mm.schema import FUSED
+from qdrant_mm.search import Searcher
+from qdrant_mm.settings import CHANNELS
+from qdrant_mm.weights import Weights
+from tests.backends import backend, collection_name  # noqa: F401 (fixtures)
+from tests.fakes import fake_bundle
+
+N = 2000
+CATS = ("shoes", "shirts", "bags", "hats")
+
+
+def unit(x):
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def correlated_vectors(rng, n, dims):
+    """A latent product vector seen through a different projection and noise per channel."""
+    latent = rng.standard_normal((n, 12))
+    out = {}
+    for ch in CHANNELS:
+        proj = rng.standard_normal((12, dims[ch]))
+        out[ch] = unit(latent @ proj + 0.8 * rng.standard_normal((n, dims[ch])))
+    return out
+
+
+class Corpus:
+    def __init__(self, store, name, n=N, seed=0):
+        self.bundle = fake_bundle()
+        self.dims = self.bundle.dims()
+        rng = np.random.default_rng(seed)
+        self.vectors = correlated_vectors(rng, n, self.dims)
+        self.ids = [f"sku-{i}" for i in range(n)]
+        self.category = np.array([CATS[i % 4] for i in range(n)])
+        self.price = rng.uniform(1, 100, n).round(2)
+        create_physical(store, name, self.bundle.model_ids(), self.dims)
+        fused = fuse_document(self.vectors)
+        for start in range(0, n, 500):
+            store.upsert(
+                name,
+                [
+                    PointRecord(
+                        point_id(self.ids[i]),
+                        {**{ch: self.vectors[ch][i] for ch in CHANNELS}, FUSED: fused[i]},
+                        {
+                            "product_id": self.ids[i],
+                            "category": str(self.category[i]),
+                            "price": float(self.price[i]),
+                        },
+                    )
+                    for i in range(start, min(n, start + 500))
+                ],
+            )
+        store.optimize(name)
+        self.searcher = Searcher(store, self.bundle, name)
+
+    def query(self, rng):
+        return {ch: unit(rng.standard_normal(self.dims[ch])) for ch in CHANNELS}
+
+    def exact(self, q, w: Weights, mask=None):
+        per = {ch: self.vectors[ch] @ q[ch] for ch in CHANNELS}
+        score = sum(getattr(w, ch) * per[ch] for ch in CHANNELS)
+        idx = np.arange(len(self.ids)) if mask is None else np.flatnonzero(mask)
+        order = idx[np.argsort(-score[idx], kind="stable")]
+        return order, score, per
+
+
+@pytest.fixture
+def corpus(backend, collection_name):  # noqa: F811
+    return Corpus(backend, collection_name)
+
+
+CORNERS = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (0.5, 0.5, 0), (0.7, 0.2, 0.1)]
+
+
+@pytest.mark.parametrize("w", CORNERS)
+def test_top10_and_scores_match_exact_numpy_ranking(corpus, w):
+    rng = np.random.default_rng(hash(w) % 1000)
+    weights = Weights.parse(list(w))
+    for _ in range(3):
+        q = corpus.query(rng)
+        hits = corpus.searcher.search_vectors(q, weights, limit=10)
+        order, score, per = corpus.exact(q, weights)
+        assert [h.id for h in hits] == [corpus.ids[i] for i in order[:10]]
+        for h, i in zip(hits, order[:10], strict=True):
+            assert h.score == pytest.approx(score[i], abs=1e-5)
+            for ch in CHANNELS:
+                assert h.scores[ch] == pytest.approx(per[ch][i], abs=1e-5)
+            recombined = sum(getattr(weights, ch) * h.scores[ch] for ch in CHANNELS)
+            assert h.score == pytest.approx(recombined, abs=1e-5)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    raw=st.tuples(*[st.floats(0, 1, allow_nan=False)] * 3).filter(lambda t: sum(t) > 1e-3),
+    seed=st.integers(0, 10_000),
+)
+def test_random_weights_exact_top10(corpus, raw, seed):
+    weights = Weights.parse(list(raw))
+    q = corpus.query(np.random.default_rng(seed))
+    hits = corpus.searcher.search_vectors(q, weights, limit=10)
+    order, score, _ = corpus.exact(q, weights)
+    got = [h.id for h in hits]
+    want = [corpus.ids[i] for i in order[:10]]
+    # Equal unless two scores tie to float32 precision.
+    assert got == want or np.allclose(
+        sorted(score[order[:10]]), sorted(h.score for h in hits), atol=1e-5
+    )
+
+
+def test_two_weightings_reorder_without_any_write(corpus, backend):  # noqa: F811
+    count = backend.count(corpus.searcher.collection)
+    calls = {"write": 0}
+    for name in ("upsert", "delete", "create_collection", "write_meta"):
+        real = getattr(backend, name)
+
+        def spy(*a, _real=real, **k):
+            calls["write"] += 1
+            return _real(*a, **k)
+
+        setattr(backend, name, spy)
+    q = corpus.query(np.random.default_rng(7))
+    a = corpus.searcher.search_vectors(q, Weights.parse("1,0,0"), limit=10)
+    b = corpus.searcher.search_vectors(q, Weights.parse("0,0,1"), limit=10)
+    assert [h.id for h in a] != [h.id for h in b]
+    assert calls["write"] == 0 and backend.count(corpus.searcher.collection) == count
+
+
+def test_filter_and_pagination_agree_with_exact_ranking_restricted(corpus):
+    rng = np.random.default_rng(3)
+    weights = Weights.parse("0.2,0.5,0.3")
+    q = corpus.query(rng)
+    flt = models.Filter(
+        must=[
+            models.FieldCondition(key="category", match=models.MatchValue(value="bags")),
+            models.FieldCondition(key="price", range=models.Range(gte=20, lt=80)),
+        ]
+    )
+    mask = (corpus.category == "bags") & (corpus.price >= 20) & (corpus.price < 80)
+    order, _, _ = corpus.exact(q, weights, mask)
+    pages = []
+    for page in range(3):
+        hits = corpus.searcher.search_vectors(q, weights, limit=7, offset=7 * page, filter=flt)
+        assert all(h.payload["category"] == "bags" and 20 <= h.payload["price"] < 80 for h in hits)
+        pages += [h.id for h in hits]
+    assert pages == [corpus.ids[i] for i in order[:21]]
+
+
+def test_union_plan_gives_the_same_exact_results(corpus):
+    corpus.searcher.plan = "union"
+    q = corpus.query(np.random.default_rng(11))
+    w = Weights.parse("0.6,0.1,0.3")
+    order, score, _ = corpus.exact(q, w)
+    hits = corpus.searcher.search_vectors(q, w, limit=10, offset=5)
+    assert [h.id for h in hits] == [corpus.ids[i] for i in order[5:15]]
+
+
+def test_text_search_skips_encoders_of_zero_weight_channels(corpus):
+    bundle = corpus.bundle
+    before = (bundle.blip.text_calls, bundle.clip.text_calls)
+    res = corpus.searcher.search("beige knit cardigan", weights={"clip": 1.0}, limit=5)
+    assert len(res.hits) == 5
+    assert bundle.blip.text_calls == before[0]
+    assert bundle.clip.text_calls == before[1] + 1
+    assert all(h.scores["blip"] is None and h.scores["clip"] is not None for h in res.hits)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ("-1,1,1", ">= 0"),
+        ("nan,1,1", "finite"),
+        ("0,0,0", "all weights are zero"),
+        ({"blip": 1, "colour": 1}, "unknown channel"),
+        ("1,2", "expected 3"),
+    ],
+)
+def test_bad_weights_are_refused_clearly(corpus, bad, match):
+    with pytest.raises(WeightsError, match=match):
+        corpus.searcher.search("shoes", weights=bad)
+
+
+def test_empty_query_and_bad_paging_are_refused(corpus):
+    with pytest.raises(QueryError, match="empty query"):
+        corpus.searcher.search("   ")
+    with pytest.raises(QueryError, match="limit"):
+        corpus.searcher.search("shoes", limit=0)
+    with pytest.raises(QueryError, match="offset"):
+        corpus.searcher.search("shoes", offset=-1)
+
+
+def test_weights_are_normalised():
+    w = Weights.parse("2,1,1")
+    assert (w.blip, w.clip, w.interrogator) == (0.5, 0.25, 0.25)
