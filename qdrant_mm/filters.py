@@ -59,7 +59,9 @@ def parse_conditions(conditions: Iterable[str]) -> models.Filter | None:
                 )
             )
         elif len(values) == 1:
-            target.append(models.FieldCondition(key=field, match=models.MatchValue(value=values[0])))
+            target.append(
+                models.FieldCondition(key=field, match=models.MatchValue(value=values[0]))
+            )
         else:
             target.append(models.FieldCondition(key=field, match=models.MatchAny(any=values)))
     if not must and not must_not:

@@ -65,4 +65,6 @@ def channel_scores(
     """Cosine of each channel between the query and ``(n, Σdim)`` fused document vectors.
     Channels not in ``query`` (weight 0, never encoded) are left out."""
     parts = split(np.atleast_2d(fused_docs), dims)
-    return {ch: parts[ch] @ np.asarray(query[ch], dtype=np.float32) for ch in CHANNELS if ch in query}
+    return {
+        ch: parts[ch] @ np.asarray(query[ch], dtype=np.float32) for ch in CHANNELS if ch in query
+    }

@@ -47,9 +47,7 @@ def resolve_image_ref(ref: str, base_dir: Path) -> str:
     return str(p if p.is_absolute() else (base_dir / p).resolve())
 
 
-def read_image_bytes(
-    ref: str, limits: ImageLimits, client: httpx.Client | None = None
-) -> bytes:
+def read_image_bytes(ref: str, limits: ImageLimits, client: httpx.Client | None = None) -> bytes:
     """The raw bytes of a local file or URL, refusing anything over ``limits.max_bytes``."""
     if is_url(ref):
         return _download(ref, limits, client)
@@ -65,7 +63,9 @@ def read_image_bytes(
     if size == 0:
         raise ImageLoadError(f"image file is empty (0 bytes): {ref}")
     if size > limits.max_bytes:
-        raise ImageLoadError(f"image file is {size} bytes, over the {limits.max_bytes} limit: {ref}")
+        raise ImageLoadError(
+            f"image file is {size} bytes, over the {limits.max_bytes} limit: {ref}"
+        )
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -92,7 +92,9 @@ def _download(url: str, limits: ImageLimits, client: httpx.Client | None) -> byt
                 if len(buf) > limits.max_bytes:
                     raise ImageLoadError(f"image URL sent over {limits.max_bytes} bytes: {url}")
     except httpx.TooManyRedirects:
-        raise ImageLoadError(f"image URL redirected more than {MAX_REDIRECTS} times: {url}") from None
+        raise ImageLoadError(
+            f"image URL redirected more than {MAX_REDIRECTS} times: {url}"
+        ) from None
     except httpx.TimeoutException:
         raise ImageLoadError(f"image URL timed out after {limits.timeout}s: {url}") from None
     except httpx.HTTPError as exc:
@@ -146,9 +148,7 @@ class LoadedImage:
     sha256: str
 
 
-def load_image(
-    ref: str, limits: ImageLimits, client: httpx.Client | None = None
-) -> LoadedImage:
+def load_image(ref: str, limits: ImageLimits, client: httpx.Client | None = None) -> LoadedImage:
     """Read and decode one image; the digest of its bytes goes into the content hash."""
     data = read_image_bytes(ref, limits, client)
     return LoadedImage(decode_image(data, limits, ref), hashlib.sha256(data).hexdigest())

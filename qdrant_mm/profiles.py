@@ -28,9 +28,7 @@ class Profile(BaseModel):
 
 def check_name(name: str) -> str:
     if not _NAME.match(name or ""):
-        raise ConfigError(
-            f"invalid profile name {name!r}: 1-64 letters, digits, '.', '_' or '-'"
-        )
+        raise ConfigError(f"invalid profile name {name!r}: 1-64 letters, digits, '.', '_' or '-'")
     return name
 
 

@@ -21,7 +21,12 @@ from qdrant_mm.settings import CHANNELS
 
 SCHEMA_VERSION = 1
 FUSED = "fused"
-PAYLOAD_INDEXES = {"category": "keyword", "brand": "keyword", "price": "float", "product_id": "keyword"}
+PAYLOAD_INDEXES = {
+    "category": "keyword",
+    "brand": "keyword",
+    "price": "float",
+    "product_id": "keyword",
+}
 
 
 def collection_spec(dims: dict[str, int]) -> CollectionSpec:
@@ -47,14 +52,14 @@ class CollectionMeta(BaseModel):
     def differences(self, model_ids: dict[str, str], dims: dict[str, int]) -> list[str]:
         diffs = []
         if self.schema_version != SCHEMA_VERSION:
-            diffs.append(f"schema version {self.schema_version} (this qdrant-mm uses {SCHEMA_VERSION})")
+            diffs.append(
+                f"schema version {self.schema_version} (this qdrant-mm uses {SCHEMA_VERSION})"
+            )
         for ch in CHANNELS:
             if self.dims.get(ch) != dims.get(ch):
                 diffs.append(f"{ch} dimension {self.dims.get(ch)} (models now give {dims.get(ch)})")
             if self.model_ids.get(ch) != model_ids.get(ch):
-                diffs.append(
-                    f"{ch} model {self.model_ids.get(ch)!r} (now {model_ids.get(ch)!r})"
-                )
+                diffs.append(f"{ch} model {self.model_ids.get(ch)!r} (now {model_ids.get(ch)!r})")
         return diffs
 
 

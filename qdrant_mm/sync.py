@@ -129,7 +129,9 @@ class Syncer:
         progress = progress or Progress()
         model_ids, dims = self.models.model_ids(), self.models.dims()
         report = SyncReport(collection=self.collection, rebuilt=rebuild)
-        report.failed.extend(FailedProduct(id=r.product_id, reason=r.error or "") for r in catalog.invalid)
+        report.failed.extend(
+            FailedProduct(id=r.product_id, reason=r.error or "") for r in catalog.invalid
+        )
 
         if rebuild:
             physical = self._rebuild_target(model_ids, dims)
@@ -255,7 +257,9 @@ class Syncer:
                 yield [w], self._embed([w], [img])
             except Exception as exc:  # noqa: BLE001
                 report.failed.append(
-                    FailedProduct(id=w.product.id, reason=f"embedding failed: {type(exc).__name__}: {exc}")
+                    FailedProduct(
+                        id=w.product.id, reason=f"embedding failed: {type(exc).__name__}: {exc}"
+                    )
                 )
 
     def _embed(self, works: Sequence[_Work], images):
@@ -280,12 +284,16 @@ class Syncer:
         for sp in stored:
             product, chash, phash = by_pid[sp.id]
             extra = {"interrogator_text": sp.payload.get("interrogator_text")}
-            records.append(PointRecord(sp.id, sp.vectors, self._payload(product, chash, phash, **extra)))
+            records.append(
+                PointRecord(sp.id, sp.vectors, self._payload(product, chash, phash, **extra))
+            )
         self._upsert(physical, records)
         report.updated += len(records)
         missing = set(by_pid) - {r.id for r in records}
         for pid in missing:
-            report.failed.append(FailedProduct(id=by_pid[pid][0].id, reason="point vanished during sync"))
+            report.failed.append(
+                FailedProduct(id=by_pid[pid][0].id, reason="point vanished during sync")
+            )
 
     def _delete_removed(
         self,
@@ -310,7 +318,7 @@ class Syncer:
         return f"build:{self.collection}"
 
     def _rebuild_target(self, model_ids: dict[str, str], dims: dict[str, int]) -> str:
-        """A fresh collection for ``--rebuild``; an interrupted rebuild is resumed, not restarted."""
+        """A fresh collection for ``--rebuild``; an interrupted rebuild is resumed."""
         pending = self.backend.read_meta(self._build_key())
         if pending:
             physical = pending["collection"]
@@ -346,4 +354,3 @@ class Syncer:
 def _batches(items: Sequence, size: int) -> Iterable[Sequence]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-

@@ -24,7 +24,12 @@ def backend():
 
 
 def stored_products(backend, collection="products"):
-    return {pl["product_id"]: pl for _, pl in backend.scroll_payload(collection, ["product_id", "title", "price", "content_hash"])}
+    return {
+        pl["product_id"]: pl
+        for _, pl in backend.scroll_payload(
+            collection, ["product_id", "title", "price", "content_hash"]
+        )
+    }
 
 
 def test_sync_stores_every_product_with_three_vectors_fused_and_payload(tmp_path, backend):
@@ -142,12 +147,12 @@ def test_bad_rows_and_images_are_reported_and_the_rest_stored(tmp_path, backend)
         {"id": "badprice", "price": "cheap", "image": "images/p0.png"},
     ]
     cat = tmp_path / "catalog.jsonl"
-    cat.write_text(
-        "".join(json.dumps(r) + "\n" for r in rows + bad) + "{not json\n"
-    )
+    cat.write_text("".join(json.dumps(r) + "\n" for r in rows + bad) + "{not json\n")
     from qdrant_mm.images import ImageLimits
 
-    report = Syncer(backend, fake_bundle(), image_limits=ImageLimits(max_pixels=1_000_000)).sync(cat)
+    report = Syncer(backend, fake_bundle(), image_limits=ImageLimits(max_pixels=1_000_000)).sync(
+        cat
+    )
     assert report.added == 4
     assert set(stored_products(backend)) == {"p0", "p1", "p2", "p3"}
     reasons = {f.id: f.reason for f in report.failed}
@@ -236,7 +241,9 @@ def test_model_or_dimension_mismatch_is_refused_before_any_write(tmp_path, backe
     Syncer(backend, fake_bundle((16, 24, 24))).sync(cat)
     rows = product_rows(4)
     write_catalog(tmp_path, rows)
-    with pytest.raises(SchemaMismatchError, match=r"blip dimension 16 \(models now give 32\).*--rebuild"):
+    with pytest.raises(
+        SchemaMismatchError, match=r"blip dimension 16 \(models now give 32\).*--rebuild"
+    ):
         Syncer(backend, fake_bundle((32, 24, 24))).sync(cat)
     assert backend.count("products") == 3
 
