@@ -24,14 +24,20 @@ import numpy as np
 from pydantic import BaseModel
 
 from qdrant_mm.backends.base import Backend, PointRecord
+from qdrant_mm.calibration import compute_calibration
 from qdrant_mm.catalog import Catalog, Product, content_hash, payload_hash, point_id, read_catalog
-from qdrant_mm.collection import create_physical, new_physical_name, open_or_create
+from qdrant_mm.collection import (
+    create_physical,
+    new_physical_name,
+    open_or_create,
+    read_collection_meta,
+)
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import ImageLoadError
 from qdrant_mm.fusion import fuse_document
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes, resolve_image_ref
 from qdrant_mm.retry import retrying
-from qdrant_mm.schema import FUSED
+from qdrant_mm.schema import FUSED, meta_key
 from qdrant_mm.settings import CHANNELS
 
 HASH_FIELDS = ("product_id", "content_hash", "payload_hash")
@@ -55,6 +61,7 @@ class SyncReport(BaseModel):
     seconds: float = 0.0
     deletes_skipped: str | None = None
     rebuilt: bool = False
+    calibrated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -121,6 +128,7 @@ class Syncer:
         *,
         delete: bool = True,
         rebuild: bool = False,
+        calibrate: bool = True,
         progress: Progress | None = None,
     ) -> SyncReport:
         started = time.perf_counter()
@@ -162,6 +170,8 @@ class Syncer:
         else:
             report.deletes_skipped = "--no-delete given"
         report.index_seconds = self.backend.optimize(physical)
+        if calibrate:
+            self._calibrate(physical, report)
         if rebuild:
             self._finish_rebuild(physical)
         report.seconds = time.perf_counter() - started
@@ -312,6 +322,18 @@ class Syncer:
         for batch in _batches(gone, 512):
             self._delete(physical, batch)
         report.deleted = len(gone)
+
+    def _calibrate(self, physical: str, report: SyncReport) -> None:
+        """Refresh the calibration statistics when the collection changed (or has none)."""
+        meta = read_collection_meta(self.backend, physical)
+        changed = report.embedded or report.deleted  # vectors changed
+        if meta is None or (meta.calibration is not None and not changed):
+            return
+        stats = compute_calibration(self.backend, physical, self.models, meta.dims)
+        if stats is not None:
+            meta.calibration = stats
+            self.backend.write_meta(meta_key(physical), meta.model_dump())
+            report.calibrated = True
 
     # --- rebuild ----------------------------------------------------------------------------
     def _build_key(self) -> str:

@@ -204,3 +204,34 @@ def test_empty_query_and_bad_paging_are_refused(corpus):
 def test_weights_are_normalised():
     w = Weights.parse("2,1,1")
     assert (w.blip, w.clip, w.interrogator) == (0.5, 0.25, 0.25)
+
+
+def test_calibrated_search_is_the_exact_zscore_weighted_ranking(corpus, backend):  # noqa: F811
+    from qdrant_mm.collection import read_collection_meta
+    from qdrant_mm.schema import ChannelStats, meta_key
+
+    name = corpus.searcher.collection
+    physical = backend.resolve(name)
+    meta = read_collection_meta(backend, physical)
+    stats = {"blip": (0.1, 0.05), "clip": (-0.02, 0.2), "interrogator": (0.3, 0.1)}
+    meta.calibration = {ch: ChannelStats(mean=m, std=s) for ch, (m, s) in stats.items()}
+    backend.write_meta(meta_key(physical), meta.model_dump())
+    corpus.searcher._meta = None
+    q = corpus.query(np.random.default_rng(5))
+    w = Weights.parse("0.5,0.3,0.2")
+    _, _, per = corpus.exact(q, w)
+    z = sum(getattr(w, ch) * (per[ch] - stats[ch][0]) / stats[ch][1] for ch in CHANNELS)
+    order = np.argsort(-z, kind="stable")
+    hits = corpus.searcher.search_vectors(q, w, limit=10, calibrate=True)
+    assert [h.id for h in hits] == [corpus.ids[i] for i in order[:10]]
+    for h, i in zip(hits, order[:10], strict=True):
+        assert h.score == pytest.approx(z[i], abs=1e-4)
+    plain = corpus.searcher.search_vectors(q, w, limit=10)
+    assert [h.id for h in plain] != [h.id for h in hits]
+
+
+def test_calibration_without_statistics_is_refused(corpus):
+    with pytest.raises(QueryError, match="no score statistics"):
+        corpus.searcher.search_vectors(
+            corpus.query(np.random.default_rng(1)), Weights.parse("1,1,1"), calibrate=True
+        )

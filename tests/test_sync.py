@@ -286,3 +286,14 @@ def test_no_deletes_when_catalog_incomplete(tmp_path, backend):
     report = Syncer(backend, bundle).sync(partial)
     assert report.deleted == 0 and report.deletes_skipped
     assert backend.count("products") == 4
+
+
+def test_sync_stores_calibration_statistics(tmp_path, backend):
+    from qdrant_mm.collection import read_collection_meta
+
+    cat = write_catalog(tmp_path, product_rows(10))
+    report = Syncer(backend, fake_bundle()).sync(cat)
+    assert report.calibrated
+    meta = read_collection_meta(backend, backend.resolve("products"))
+    assert set(meta.calibration) == set(CHANNELS)
+    assert all(0 < s.std < 2 and -1 <= s.mean <= 1 for s in meta.calibration.values())
