@@ -1,0 +1,78 @@
+"""Offline evaluation: qrels, exact ranking metrics and fusion-weight tuning.
+
+Pure and backend-independent: the caller fetches rankings or candidate sets from Qdrant.
+"""
+
+from qdrant_mm.evaluation.metrics import (
+    DEFAULT_KS,
+    Evaluation,
+    Metric,
+    average_precision_at_k,
+    default_metrics,
+    evaluate,
+    evaluate_rankings,
+    ndcg_at_k,
+    parse_metric,
+    precision_at_k,
+    r_precision,
+    recall_at_k,
+    reciprocal_rank,
+)
+from qdrant_mm.evaluation.qrels import (
+    Qrels,
+    QrelsError,
+    QrelsQuery,
+    category_qrels,
+    expand_category_qrels,
+    group_by_category,
+    parse_qrels,
+    read_qrels,
+)
+from qdrant_mm.evaluation.tuning import (
+    QueryCandidates,
+    TuningReport,
+    WeightsResult,
+    contrastive_loss,
+    evaluate_candidates,
+    fit_contrastive,
+    mean_metric,
+    search_weights,
+    simplex_grid,
+    split_holdout,
+    tune,
+)
+
+__all__ = [
+    "DEFAULT_KS",
+    "Evaluation",
+    "Metric",
+    "Qrels",
+    "QrelsError",
+    "QrelsQuery",
+    "QueryCandidates",
+    "TuningReport",
+    "WeightsResult",
+    "average_precision_at_k",
+    "category_qrels",
+    "contrastive_loss",
+    "default_metrics",
+    "evaluate",
+    "evaluate_candidates",
+    "evaluate_rankings",
+    "expand_category_qrels",
+    "fit_contrastive",
+    "group_by_category",
+    "mean_metric",
+    "ndcg_at_k",
+    "parse_metric",
+    "parse_qrels",
+    "precision_at_k",
+    "r_precision",
+    "read_qrels",
+    "recall_at_k",
+    "reciprocal_rank",
+    "search_weights",
+    "simplex_grid",
+    "split_holdout",
+    "tune",
+]
