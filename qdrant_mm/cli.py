@@ -270,6 +270,158 @@ def weights_delete(name: str, collection: Annotated[str | None, typer.Option()] 
     out.print(f"deleted profile {name}")
 
 
+# --- evaluate & tune -------------------------------------------------------------------------
+def _ks(text: str) -> list[int]:
+    try:
+        ks = sorted({int(k) for k in text.split(",") if k.strip()})
+    except ValueError:
+        _fail(f"--k must be comma-separated integers, got {text!r}")
+    if not ks or ks[0] < 1:
+        _fail(f"--k needs positive integers, got {text!r}")
+    return ks
+
+
+def _load_qrels(mm, name: str, qrels_path: Path, template: str):
+    from qdrant_mm.evaluation.qrels import read_qrels
+    from qdrant_mm.evaluation.runner import embed_queries, resolve_qrels
+
+    searcher = mm.searcher(name)
+    qrels = resolve_qrels(searcher, read_qrels(qrels_path))
+    return searcher, qrels, embed_queries(searcher, qrels, template)
+
+
+@app.command()
+@handles_errors
+def evaluate(
+    qrels: Annotated[Path, typer.Argument(help="Qrels JSONL (text, image or category queries)")],
+    weights: Annotated[
+        list[str] | None, typer.Option("--weights", help="α,β,γ to evaluate (repeatable)")
+    ] = None,
+    profile: Annotated[
+        list[str] | None, typer.Option("--profile", help="Stored profile(s)")
+    ] = None,
+    grid: Annotated[float | None, typer.Option(help="Every weighting on a simplex grid")] = None,
+    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 1,5,10")] = "1,5,10",
+    category_template: Annotated[str, typer.Option(help="Query text of a category")] = "{}",
+    collection: Annotated[str | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Metrics (P@K, R@K, mAP@K, nDCG@K, MRR, R-precision) per weighting; writes nothing."""
+    from qdrant_mm.evaluation.runner import evaluate_weightings
+    from qdrant_mm.evaluation.tuning import simplex_grid
+    from qdrant_mm.weights import Weights
+
+    ks = _ks(k)
+    mm, name = _open(collection)
+    with mm:
+        searcher, judged, vectors = _load_qrels(mm, name, qrels, category_template)
+        rows: list[tuple[str, Weights]] = []
+        for text in weights or []:
+            rows.append((text, Weights.parse(text)))
+        for pname in profile or []:
+            w, _, _ = searcher.resolve_weights(profile=pname)
+            rows.append((f"profile:{pname}", w))
+        if grid is not None:
+            try:
+                rows += [(str(w), w) for w in simplex_grid(grid)]
+            except ValueError as exc:
+                _fail(f"--grid: {exc}")
+        if not rows:
+            w, pname, _ = searcher.resolve_weights()
+            rows.append((f"profile:{pname}" if pname else "default", w))
+        for ch in ("blip", "clip", "interrogator"):
+            rows.append((f"{ch} only", Weights.from_mapping({ch: 1.0})))
+        results = evaluate_weightings(searcher, judged, vectors, rows, ks)
+    if as_json:
+        out.print_json(json.dumps([r.model_dump() for r in results], default=str))
+        return
+    metric_names = list(results[0].evaluation.metrics)
+    table = Table(
+        title=f"{len(judged)} queries, {results[0].evaluation.n_queries} with relevant products"
+    )
+    table.add_column("weighting")
+    table.add_column("α,β,γ")
+    for m in metric_names:
+        table.add_column(m, justify="right")
+    for r in results:
+        label = f"[bold green]* {r.label}[/]" if r.best else r.label
+        table.add_row(
+            label, str(r.weights), *(f"{r.evaluation.metrics[m]:.4f}" for m in metric_names)
+        )
+    out.print(table)
+    out.print("* best row")
+
+
+@app.command()
+@handles_errors
+def tune(
+    qrels: Annotated[Path, typer.Argument(help="Qrels JSONL")],
+    metric: Annotated[str, typer.Option(help="Metric to report and (grid) optimise")] = "ndcg@10",
+    holdout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Share of queries held out")
+    ] = 0.2,
+    method: Annotated[
+        str, typer.Option(help="contrastive (the fusion paper's loss) or grid")
+    ] = "contrastive",
+    tau: Annotated[float, typer.Option(help="Softmax temperature of the contrastive loss")] = 0.05,
+    depth: Annotated[int, typer.Option(min=1, help="Candidates per channel and query")] = 100,
+    save: Annotated[
+        str | None, typer.Option(help="Store the tuned weights as this profile")
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    category_template: Annotated[str, typer.Option(help="Query text of a category")] = "{}",
+    collection: Annotated[str | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Learn α/β/γ from labelled queries. Candidates are fetched once; the fit runs offline."""
+    from qdrant_mm.evaluation.metrics import parse_metric
+    from qdrant_mm.evaluation.runner import fetch_candidates
+    from qdrant_mm.evaluation.tuning import tune as run_tuning
+
+    if method not in ("contrastive", "grid"):
+        _fail(f"--method must be contrastive or grid, got {method!r}")
+    parse_metric(metric)
+    mm, name = _open(collection)
+    with mm:
+        searcher, judged, vectors = _load_qrels(mm, name, qrels, category_template)
+        start, _, _ = searcher.resolve_weights()
+        candidates = fetch_candidates(searcher, judged, vectors, depth)
+        try:
+            report = run_tuning(
+                candidates,
+                method=method,
+                metric=metric,
+                holdout=holdout,
+                seed=seed,
+                start=start,
+                tau=tau,
+            )
+        except ValueError as exc:
+            _fail(f"tuning failed: {exc}")
+        if save:
+            mm.profiles(name).set(save, report.weights)
+    if as_json:
+        out.print_json(report.model_dump_json())
+        return
+    table = Table(
+        title=f"tuning ({report.method}): {len(report.train_queries)} train,"
+        f" {len(report.held_out_queries)} held-out queries"
+    )
+    for col in ("weighting", "α,β,γ", f"train {report.metric}", f"held-out {report.metric}"):
+        table.add_column(col)
+    for r in report.results:
+        held = r.held_out.get(report.metric)
+        table.add_row(
+            r.label,
+            str(r.weights),
+            f"{r.train[report.metric]:.4f}",
+            "-" if held is None else f"{held:.4f}",
+        )
+    out.print(table)
+    if save:
+        out.print(f"saved as profile [bold]{save}[/]")
+
+
 # --- info ------------------------------------------------------------------------------------
 @app.command()
 @handles_errors

@@ -108,9 +108,6 @@ class QdrantClientBackend:
     def _ensure_meta(self) -> None:
         if not self.client.collection_exists(META_COLLECTION):
             self.client.create_collection(META_COLLECTION, vectors_config={})
-            self.client.create_payload_index(
-                META_COLLECTION, "key", field_schema=models.PayloadSchemaType.KEYWORD
-            )
 
     def read_meta(self, key: str) -> dict[str, Any] | None:
         if not self.client.collection_exists(META_COLLECTION):

@@ -1,0 +1,104 @@
+"""Running qrels against a collection: rankings per weighting, and candidate sets for tuning.
+
+Each query is embedded once (all three channels) and reused for every weighting. Nothing here
+writes to Qdrant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel
+
+from qdrant_mm.evaluation.metrics import DEFAULT_KS, Evaluation, evaluate
+from qdrant_mm.evaluation.qrels import Qrels, expand_category_qrels, group_by_category
+from qdrant_mm.evaluation.tuning import QueryCandidates
+from qdrant_mm.search import Searcher
+from qdrant_mm.settings import CHANNELS
+from qdrant_mm.weights import Weights
+
+QueryVectors = dict[str, dict[str, np.ndarray]]
+
+
+class WeightingRow(BaseModel):
+    label: str
+    weights: Weights
+    evaluation: Evaluation
+    best: bool = False
+
+
+def resolve_qrels(searcher: Searcher, qrels: Qrels) -> Qrels:
+    """Expand category queries into "every product of that category" from the stored payloads."""
+    if not any(q.kind == "category" for q in qrels.queries):
+        return qrels
+    items = searcher.backend.scroll_payload(searcher.collection, ["product_id", "category"])
+    by_cat = group_by_category((pl.get("product_id"), pl.get("category")) for _, pl in items)
+    return expand_category_qrels(qrels, by_cat)
+
+
+def embed_queries(searcher: Searcher, qrels: Qrels, template: str = "{}") -> QueryVectors:
+    """All-channel query embeddings of every query (text, image or category name)."""
+    out: QueryVectors = {}
+    for q in qrels.queries:
+        if q.kind == "image":
+            image = searcher._image(q.image)
+            out[q.id] = searcher.models.encode_query_image(image, CHANNELS)
+        else:
+            text = template.format(q.text) if q.kind == "category" else q.text
+            out[q.id] = searcher.models.encode_query_text(text, CHANNELS)
+    return out
+
+
+def rankings(
+    searcher: Searcher, vectors: QueryVectors, weights: Weights, depth: int
+) -> dict[str, list[str]]:
+    return {
+        qid: [h.id for h in searcher.search_vectors(qv, weights, limit=depth)]
+        for qid, qv in vectors.items()
+    }
+
+
+def evaluate_weightings(
+    searcher: Searcher,
+    qrels: Qrels,
+    vectors: QueryVectors,
+    weightings: Sequence[tuple[str, Weights]],
+    ks: Sequence[int] = DEFAULT_KS,
+    best_metric: str | None = None,
+) -> list[WeightingRow]:
+    """One row per weighting, searched in Qdrant with the same query embeddings; the row with
+    the highest ``best_metric`` (default: nDCG at the largest K) is marked best."""
+    depth = max(max(ks), max((len(q.relevant_ids) for q in qrels.queries), default=1))
+    judged = qrels.relevance()
+    rows = [
+        WeightingRow(
+            label=label,
+            weights=w,
+            evaluation=evaluate(rankings(searcher, vectors, w, depth), judged, ks),
+        )
+        for label, w in weightings
+    ]
+    key = best_metric or f"ndcg@{max(ks)}"
+    scored = [r for r in rows if r.evaluation.metrics.get(key) == r.evaluation.metrics.get(key)]
+    if scored:
+        max(scored, key=lambda r: r.evaluation.metrics[key]).best = True
+    return rows
+
+
+def fetch_candidates(
+    searcher: Searcher, qrels: Qrels, vectors: QueryVectors, depth: int = 100
+) -> list[QueryCandidates]:
+    """Per query, the union of each channel's top ``depth`` products with all three channel
+    scores (exact cosines read from the stored vectors): the input of tuning."""
+    judged = qrels.relevance()
+    out = []
+    for qid, qv in vectors.items():
+        scores: dict[str, dict[str, float]] = {ch: {} for ch in CHANNELS}
+        for ch in CHANNELS:
+            one_hot = Weights.from_mapping({ch: 1.0})
+            for h in searcher.search_vectors(qv, one_hot, limit=depth):
+                for c in CHANNELS:
+                    scores[c][h.id] = float(h.scores[c])
+        out.append(QueryCandidates.from_channel_scores(qid, scores, judged.get(qid, {})))
+    return out
