@@ -42,9 +42,7 @@ def to_edge_filter(flt: models.Filter | dict[str, Any] | None, qe: Any = None) -
         except Exception as exc:  # pydantic.ValidationError
             raise QueryError(f"invalid filter: {exc}") from exc
     if not isinstance(flt, models.Filter):
-        raise QueryError(
-            f"filter must be a qdrant_client.models.Filter, got {type(flt).__name__}"
-        )
+        raise QueryError(f"filter must be a qdrant_client.models.Filter, got {type(flt).__name__}")
     return _Converter(qe).filter(flt)
 
 
@@ -165,13 +163,9 @@ class _Converter:
     def range(self, key: str, r: Any) -> Any:
         qe = self.qe
         if isinstance(r, models.Range):
-            return qe.RangeFloat(
-                gte=_num(r.gte), gt=_num(r.gt), lte=_num(r.lte), lt=_num(r.lt)
-            )
+            return qe.RangeFloat(gte=_num(r.gte), gt=_num(r.gt), lte=_num(r.lte), lt=_num(r.lt))
         if isinstance(r, models.DatetimeRange):
-            return qe.RangeDateTime(
-                gte=_iso(r.gte), gt=_iso(r.gt), lte=_iso(r.lte), lt=_iso(r.lt)
-            )
+            return qe.RangeDateTime(gte=_iso(r.gte), gt=_iso(r.gt), lte=_iso(r.lte), lt=_iso(r.lt))
         raise QueryError(
             f"range {type(r).__name__} on field {key!r} is not supported by the Edge backend"
         )
