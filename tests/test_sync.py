@@ -4,26 +4,18 @@ import json
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient
 
-from qdrant_mm.backends.qdrant_client_backend import QdrantClientBackend
 from qdrant_mm.catalog import point_id
 from qdrant_mm.errors import SchemaMismatchError
 from qdrant_mm.schema import FUSED
 from qdrant_mm.settings import CHANNELS
 from qdrant_mm.sync import Syncer
+from tests.backends import backend, collection_name  # noqa: F401
 from tests.fakes import fake_bundle, total_model_calls
 from tests.helpers import product_rows, write_catalog, write_image
 
 
-@pytest.fixture
-def backend():
-    b = QdrantClientBackend(QdrantClient(":memory:"), "local")
-    yield b
-    b.close()
-
-
-def stored_products(backend, collection="products"):
+def stored_products(backend, collection):  # noqa: F811
     return {
         pl["product_id"]: pl
         for _, pl in backend.scroll_payload(
@@ -32,14 +24,18 @@ def stored_products(backend, collection="products"):
     }
 
 
-def test_sync_stores_every_product_with_three_vectors_fused_and_payload(tmp_path, backend):
+def test_sync_stores_every_product_with_three_vectors_fused_and_payload(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
     rows = product_rows(12)
     cat = write_catalog(tmp_path, rows)
     bundle = fake_bundle()
-    report = Syncer(backend, bundle, batch_size=5).sync(cat)
+    report = Syncer(backend, bundle, collection_name, batch_size=5).sync(cat)
     assert (report.added, report.updated, report.unchanged, report.deleted) == (12, 0, 0, 0)
     assert report.failed == []
-    got = backend.retrieve("products", [point_id(r["id"]) for r in rows], (*CHANNELS, FUSED))
+    got = backend.retrieve(collection_name, [point_id(r["id"]) for r in rows], (*CHANNELS, FUSED))
     assert len(got) == 12
     dims = bundle.dims()
     for sp in got:
@@ -54,74 +50,74 @@ def test_sync_stores_every_product_with_three_vectors_fused_and_payload(tmp_path
         assert row["title"] in sp.payload["interrogator_text"]
 
 
-def test_resync_same_catalog_makes_zero_model_calls(tmp_path, backend):
+def test_resync_same_catalog_makes_zero_model_calls(tmp_path, backend, collection_name):  # noqa: F811
     cat = write_catalog(tmp_path, product_rows(9))
     bundle = fake_bundle()
-    Syncer(backend, bundle, batch_size=4).sync(cat)
+    Syncer(backend, bundle, collection_name, batch_size=4).sync(cat)
     before = total_model_calls(bundle)
     assert before > 0
-    report = Syncer(backend, bundle, batch_size=4).sync(cat)
+    report = Syncer(backend, bundle, collection_name, batch_size=4).sync(cat)
     assert total_model_calls(bundle) == before
     assert (report.added, report.updated, report.unchanged, report.deleted) == (0, 0, 9, 0)
 
 
-def test_changed_title_reembeds_exactly_one_product(tmp_path, backend):
+def test_changed_title_reembeds_exactly_one_product(tmp_path, backend, collection_name):  # noqa: F811
     rows = product_rows(8)
     cat = write_catalog(tmp_path, rows)
     bundle = fake_bundle()
-    Syncer(backend, bundle).sync(cat)
+    Syncer(backend, bundle, collection_name).sync(cat)
     rows[3]["title"] = "a brand new title"
     write_catalog(tmp_path, rows)
     seen = bundle.blip.images_seen
-    report = Syncer(backend, bundle).sync(cat)
+    report = Syncer(backend, bundle, collection_name).sync(cat)
     assert bundle.blip.images_seen - seen == 1
     assert (report.added, report.updated, report.unchanged, report.embedded) == (0, 1, 7, 1)
-    assert stored_products(backend)["p3"]["title"] == "a brand new title"
+    assert stored_products(backend, collection_name)["p3"]["title"] == "a brand new title"
 
 
-def test_payload_only_change_rewrites_payload_without_models(tmp_path, backend):
+def test_payload_only_change_rewrites_payload_without_models(tmp_path, backend, collection_name):  # noqa: F811
     rows = product_rows(5)
     cat = write_catalog(tmp_path, rows)
     bundle = fake_bundle()
-    Syncer(backend, bundle).sync(cat)
-    before_vec = backend.retrieve("products", [point_id("p2")], (FUSED,))[0].vectors[FUSED]
+    Syncer(backend, bundle, collection_name).sync(cat)
+    before_vec = backend.retrieve(collection_name, [point_id("p2")], (FUSED,))[0].vectors[FUSED]
     rows[2]["price"] = 99.5
     write_catalog(tmp_path, rows)
     calls = total_model_calls(bundle)
-    report = Syncer(backend, bundle).sync(cat)
+    report = Syncer(backend, bundle, collection_name).sync(cat)
     assert total_model_calls(bundle) == calls
     assert report.updated == 1 and report.embedded == 0
-    after = backend.retrieve("products", [point_id("p2")], (FUSED,))[0]
+    after = backend.retrieve(collection_name, [point_id("p2")], (FUSED,))[0]
     assert after.payload["price"] == 99.5
     np.testing.assert_allclose(after.vectors[FUSED], before_vec)
 
 
-def test_changed_image_bytes_reembed(tmp_path, backend):
+def test_changed_image_bytes_reembed(tmp_path, backend, collection_name):  # noqa: F811
     cat = write_catalog(tmp_path, product_rows(4))
     bundle = fake_bundle()
-    Syncer(backend, bundle).sync(cat)
-    old = backend.retrieve("products", [point_id("p1")], ("blip",))[0].vectors["blip"]
+    Syncer(backend, bundle, collection_name).sync(cat)
+    old = backend.retrieve(collection_name, [point_id("p1")], ("blip",))[0].vectors["blip"]
     write_image(tmp_path / "images" / "p1.png", seed=12345)
-    report = Syncer(backend, bundle).sync(cat)
+    report = Syncer(backend, bundle, collection_name).sync(cat)
     assert report.updated == 1
-    new = backend.retrieve("products", [point_id("p1")], ("blip",))[0].vectors["blip"]
+    new = backend.retrieve(collection_name, [point_id("p1")], ("blip",))[0].vectors["blip"]
     assert not np.allclose(old, new)
 
 
-def test_removed_product_is_deleted_unless_no_delete(tmp_path, backend):
+def test_removed_product_is_deleted_unless_no_delete(tmp_path, backend, collection_name):  # noqa: F811
     rows = product_rows(6)
     cat = write_catalog(tmp_path, rows)
     bundle = fake_bundle()
-    Syncer(backend, bundle).sync(cat)
+    Syncer(backend, bundle, collection_name).sync(cat)
     write_catalog(tmp_path, rows[:4])
-    report = Syncer(backend, bundle).sync(cat, delete=False)
-    assert report.deleted == 0 and backend.count("products") == 6
-    report = Syncer(backend, bundle).sync(cat)
+    report = Syncer(backend, bundle, collection_name).sync(cat, delete=False)
+    assert report.deleted == 0 and backend.count(collection_name) == 6
+    report = Syncer(backend, bundle, collection_name).sync(cat)
     assert report.deleted == 2
-    assert set(stored_products(backend)) == {"p0", "p1", "p2", "p3"}
+    assert set(stored_products(backend, collection_name)) == {"p0", "p1", "p2", "p3"}
 
 
-def test_bad_rows_and_images_are_reported_and_the_rest_stored(tmp_path, backend):
+def test_bad_rows_and_images_are_reported_and_the_rest_stored(tmp_path, backend, collection_name):  # noqa: F811
     rows = product_rows(4)
     img = tmp_path / "images"
     write_catalog(tmp_path, rows)  # writes the good images
@@ -150,11 +146,11 @@ def test_bad_rows_and_images_are_reported_and_the_rest_stored(tmp_path, backend)
     cat.write_text("".join(json.dumps(r) + "\n" for r in rows + bad) + "{not json\n")
     from qdrant_mm.images import ImageLimits
 
-    report = Syncer(backend, fake_bundle(), image_limits=ImageLimits(max_pixels=1_000_000)).sync(
-        cat
-    )
+    report = Syncer(
+        backend, fake_bundle(), collection_name, image_limits=ImageLimits(max_pixels=1_000_000)
+    ).sync(cat)
     assert report.added == 4
-    assert set(stored_products(backend)) == {"p0", "p1", "p2", "p3"}
+    assert set(stored_products(backend, collection_name)) == {"p0", "p1", "p2", "p3"}
     reasons = {f.id: f.reason for f in report.failed}
     assert "id" in reasons[None] or any("id" in f.reason for f in report.failed if f.id is None)
     assert "duplicate" in reasons["p1"]
@@ -170,11 +166,11 @@ def test_bad_rows_and_images_are_reported_and_the_rest_stored(tmp_path, backend)
     assert not report.ok
 
 
-def test_interrupted_sync_rerun_gives_exactly_the_catalog(tmp_path, backend):
+def test_interrupted_sync_rerun_gives_exactly_the_catalog(tmp_path, backend, collection_name):  # noqa: F811
     rows = product_rows(20)
     cat = write_catalog(tmp_path, rows)
     bundle = fake_bundle()
-    Syncer(backend, bundle, batch_size=4).sync(cat)
+    Syncer(backend, bundle, collection_name, batch_size=4).sync(cat)
     # New catalog: 5 removed, 3 changed, 6 added.
     new_rows = rows[5:]
     for r in new_rows[:3]:
@@ -182,7 +178,7 @@ def test_interrupted_sync_rerun_gives_exactly_the_catalog(tmp_path, backend):
     new_rows += product_rows(26)[20:]
     write_catalog(tmp_path, new_rows)
 
-    syncer = Syncer(backend, bundle, batch_size=2)
+    syncer = Syncer(backend, bundle, collection_name, batch_size=2)
     real_upsert = backend.upsert
     calls = {"n": 0}
 
@@ -195,18 +191,18 @@ def test_interrupted_sync_rerun_gives_exactly_the_catalog(tmp_path, backend):
     syncer._upsert = crashing_upsert
     with pytest.raises(KeyboardInterrupt):
         syncer.sync(cat)
-    report = Syncer(backend, bundle, batch_size=2).sync(cat)
+    report = Syncer(backend, bundle, collection_name, batch_size=2).sync(cat)
     assert report.ok
-    stored = stored_products(backend)
+    stored = stored_products(backend, collection_name)
     assert set(stored) == {r["id"] for r in new_rows}
-    assert backend.count("products") == len(new_rows)
+    assert backend.count(collection_name) == len(new_rows)
     for r in new_rows:
         assert stored[r["id"]]["title"] == r["title"]
-    again = Syncer(backend, bundle).sync(cat)
+    again = Syncer(backend, bundle, collection_name).sync(cat)
     assert again.unchanged == len(new_rows) and again.embedded == 0
 
 
-def test_transient_backend_errors_are_retried(tmp_path, backend):
+def test_transient_backend_errors_are_retried(tmp_path, backend, collection_name):  # noqa: F811
     cat = write_catalog(tmp_path, product_rows(6))
     real_upsert = backend.upsert
     failures = {"left": 2}
@@ -218,11 +214,11 @@ def test_transient_backend_errors_are_retried(tmp_path, backend):
         return real_upsert(collection, points)
 
     backend.upsert = flaky
-    report = Syncer(backend, fake_bundle(), retry_initial_wait=0.001).sync(cat)
+    report = Syncer(backend, fake_bundle(), collection_name, retry_initial_wait=0.001).sync(cat)
     assert report.ok and report.added == 6 and failures["left"] == 0
 
 
-def test_non_transient_error_is_not_retried(tmp_path, backend):
+def test_non_transient_error_is_not_retried(tmp_path, backend, collection_name):  # noqa: F811
     cat = write_catalog(tmp_path, product_rows(2))
     attempts = {"n": 0}
 
@@ -232,68 +228,72 @@ def test_non_transient_error_is_not_retried(tmp_path, backend):
 
     backend.upsert = broken
     with pytest.raises(ValueError):
-        Syncer(backend, fake_bundle(), retry_initial_wait=0.001).sync(cat)
+        Syncer(backend, fake_bundle(), collection_name, retry_initial_wait=0.001).sync(cat)
     assert attempts["n"] == 1
 
 
-def test_model_or_dimension_mismatch_is_refused_before_any_write(tmp_path, backend):
+def test_model_or_dimension_mismatch_is_refused_before_any_write(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
     cat = write_catalog(tmp_path, product_rows(3))
-    Syncer(backend, fake_bundle((16, 24, 24))).sync(cat)
+    Syncer(backend, fake_bundle((16, 24, 24)), collection_name).sync(cat)
     rows = product_rows(4)
     write_catalog(tmp_path, rows)
     with pytest.raises(
         SchemaMismatchError, match=r"blip dimension 16 \(models now give 32\).*--rebuild"
     ):
-        Syncer(backend, fake_bundle((32, 24, 24))).sync(cat)
-    assert backend.count("products") == 3
+        Syncer(backend, fake_bundle((32, 24, 24)), collection_name).sync(cat)
+    assert backend.count(collection_name) == 3
 
 
-def test_rebuild_switches_alias_only_when_complete(tmp_path, backend):
+def test_rebuild_switches_alias_only_when_complete(tmp_path, backend, collection_name):  # noqa: F811
     cat = write_catalog(tmp_path, product_rows(5))
-    Syncer(backend, fake_bundle()).sync(cat)
-    old_physical = backend.resolve("products")
+    Syncer(backend, fake_bundle(), collection_name).sync(cat)
+    old_physical = backend.resolve(collection_name)
     bundle = fake_bundle((32, 24, 24))
-    syncer = Syncer(backend, bundle, batch_size=2)
+    syncer = Syncer(backend, bundle, collection_name, batch_size=2)
     real_upsert = backend.upsert
     seen_during_build = []
 
     def watching_upsert(collection, points):
-        seen_during_build.append(backend.resolve("products"))
+        seen_during_build.append(backend.resolve(collection_name))
         return real_upsert(collection, points)
 
     syncer._upsert = watching_upsert
     report = syncer.sync(cat, rebuild=True)
     assert report.added == 5
     assert set(seen_during_build) == {old_physical}  # searches saw the old index meanwhile
-    new_physical = backend.resolve("products")
+    new_physical = backend.resolve(collection_name)
     assert new_physical != old_physical
     assert not backend.collection_exists(old_physical)
-    assert backend.count("products") == 5
+    assert backend.count(collection_name) == 5
     # The new collection works with the new models.
-    assert Syncer(backend, bundle).sync(cat).unchanged == 5
+    assert Syncer(backend, bundle, collection_name).sync(cat).unchanged == 5
 
 
-def test_no_deletes_when_catalog_incomplete(tmp_path, backend):
+def test_no_deletes_when_catalog_incomplete(tmp_path, backend, collection_name):  # noqa: F811
     rows = product_rows(4)
     cat = write_catalog(tmp_path, rows)
     bundle = fake_bundle()
-    Syncer(backend, bundle).sync(cat)
+    Syncer(backend, bundle, collection_name).sync(cat)
     from qdrant_mm.catalog import read_catalog
 
     partial = read_catalog(cat)
     partial.products = partial.products[:1]
     partial.complete = False
-    report = Syncer(backend, bundle).sync(partial)
+    report = Syncer(backend, bundle, collection_name).sync(partial)
     assert report.deleted == 0 and report.deletes_skipped
-    assert backend.count("products") == 4
+    assert backend.count(collection_name) == 4
 
 
-def test_sync_stores_calibration_statistics(tmp_path, backend):
+def test_sync_stores_calibration_statistics(tmp_path, backend, collection_name):  # noqa: F811
     from qdrant_mm.collection import read_collection_meta
 
     cat = write_catalog(tmp_path, product_rows(10))
-    report = Syncer(backend, fake_bundle()).sync(cat)
+    report = Syncer(backend, fake_bundle(), collection_name).sync(cat)
     assert report.calibrated
-    meta = read_collection_meta(backend, backend.resolve("products"))
+    meta = read_collection_meta(backend, backend.resolve(collection_name))
     assert set(meta.calibration) == set(CHANNELS)
     assert all(0 < s.std < 2 and -1 <= s.mean <= 1 for s in meta.calibration.values())
