@@ -1,1 +1,60 @@
+"""qdrant-mm: multimodal product search on Qdrant.
+
+BLIP, CLIP and CLIP Interrogator embeddings of each product, stored as Qdrant named vectors and
+ranked by ``α·s_blip + β·s_clip + γ·s_interrogator`` with weights chosen per query.
+
+    from qdrant_mm import QdrantMM
+
+    with QdrantMM() as mm:                    # settings from QDRANT_MM_* variables
+        mm.syncer().sync("catalog.jsonl")
+        result = mm.searcher().search("beige knit cardigan", weights="0.5,0.3,0.2")
+"""
+
+from qdrant_mm.app import QdrantMM
+from qdrant_mm.backends.base import Backend
+from qdrant_mm.catalog import Product, read_catalog
+from qdrant_mm.encoders.bundle import ModelBundle
+from qdrant_mm.errors import (
+    BackendError,
+    ConfigError,
+    ImageLoadError,
+    ModelLoadError,
+    QdrantMMError,
+    QueryError,
+    SchemaMismatchError,
+    WeightsError,
+)
+from qdrant_mm.profiles import Profile, ProfileStore
+from qdrant_mm.search import Searcher, SearchHit, SearchResult
+from qdrant_mm.settings import CHANNELS, Settings, load_settings
+from qdrant_mm.sync import Syncer, SyncReport
+from qdrant_mm.weights import Weights
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "CHANNELS",
+    "Backend",
+    "BackendError",
+    "ConfigError",
+    "ImageLoadError",
+    "ModelBundle",
+    "ModelLoadError",
+    "Product",
+    "Profile",
+    "ProfileStore",
+    "QdrantMM",
+    "QdrantMMError",
+    "QueryError",
+    "SchemaMismatchError",
+    "SearchHit",
+    "SearchResult",
+    "Searcher",
+    "Settings",
+    "SyncReport",
+    "Syncer",
+    "Weights",
+    "load_settings",
+    "read_catalog",
+    "__version__",
+]
