@@ -1,0 +1,44 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+
+# The test run is offline (pytest-socket blocks sockets): make the HF libraries fail fast
+# instead of trying the network. Set before transformers / huggingface_hub are imported.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+# --- tiny_models: tiny random BLIP / CLIP / caption models, loaded like a user's --------------
+
+
+@pytest.fixture(scope="session")
+def tiny_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder holding the tiny models (clip/, blip-itm/, blip-caption/)."""
+    return tmp_path_factory.mktemp("tiny_models")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_settings(tiny_model_root: Path) -> dict[str, Any]:
+    """Settings overrides that point every model setting at a tiny local model (CPU)."""
+    from tests.tiny_models import build_all
+
+    overrides: dict[str, Any] = dict(build_all(tiny_model_root))
+    overrides.update(device="cpu", batch_size=4, caption_max_length=8)
+    return overrides
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_model_settings: dict[str, Any]):
+    """``load_models(Settings(**tiny_model_settings))``: tiny models via the real loaders."""
+    from qdrant_mm.encoders.loading import load_models
+    from qdrant_mm.settings import Settings
+
+    return load_models(Settings(_env_file=None, **tiny_model_settings))

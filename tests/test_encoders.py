@@ -1,0 +1,627 @@
+"""Encoders, describer and loaders, on tiny random models loaded through the real loaders."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from PIL import Image
+
+from qdrant_mm.encoders.base import Describer, Encoder, TextEncoder
+from qdrant_mm.encoders.blip import BlipEncoder, load_blip
+from qdrant_mm.encoders.clip import ClipEncoder, load_clip
+from qdrant_mm.encoders.devices import model_dtype, resolve_device
+from qdrant_mm.encoders.interrogator import (
+    InterrogatorDescriber,
+    Vocabulary,
+    art_vocabulary,
+    load_interrogator,
+    load_term_folder,
+    product_vocabulary,
+)
+from qdrant_mm.errors import ConfigError, ModelLoadError
+from tests import tiny_models
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def sample_images(n: int = 6) -> list[Image.Image]:
+    """Distinct small RGB images: noise and solid colours of different sizes."""
+    rng = np.random.default_rng(7)
+    colours = [(255, 0, 0), (0, 0, 255), (0, 0, 0), (255, 255, 255), (0, 160, 0)]
+    out: list[Image.Image] = []
+    for i in range(n):
+        if i % 2 == 0:
+            arr = rng.integers(0, 256, (30 + 3 * i, 40, 3), dtype=np.uint8)
+            out.append(Image.fromarray(arr))
+        else:
+            out.append(Image.new("RGB", (48, 36 + i), colours[i % len(colours)]))
+    return out
+
+
+def mode_images() -> dict[str, Image.Image]:
+    base = sample_images(1)[0].resize((40, 40))
+    grad = np.linspace(0, 65535, 40 * 40).astype(np.uint16).reshape(40, 40)
+    rgba = base.convert("RGBA")
+    rgba.putalpha(128)
+    return {
+        "RGBA": rgba,
+        "P": base.convert("P"),
+        "L": base.convert("L"),
+        "I;16": Image.fromarray(grad),
+        "CMYK": base.convert("CMYK"),
+        "LA": base.convert("LA"),
+        "1": base.convert("1"),
+        "F": Image.fromarray(grad.astype(np.float32) / 65535.0, "F"),
+    }
+
+
+def assert_unit_rows(x: np.ndarray, n: int, dim: int) -> None:
+    assert x.shape == (n, dim)
+    assert x.dtype == np.float32
+    assert np.isfinite(x).all()
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+
+
+def all_terms(vocab: Vocabulary) -> set[str]:
+    return {term for term_list in vocab.lists for term in term_list.terms}
+
+
+def split_description(text: str, caption: str) -> list[str]:
+    assert text.startswith(caption)
+    rest = text[len(caption) :]
+    return [t for t in rest.split(", ") if t]
+
+
+# --- the bundle as load_models builds it -------------------------------------------------------
+
+
+def test_bundle_is_built_from_settings(tiny_bundle: Any) -> None:
+    assert isinstance(tiny_bundle.clip, ClipEncoder)
+    assert isinstance(tiny_bundle.blip, BlipEncoder)
+    assert isinstance(tiny_bundle.describer, InterrogatorDescriber)
+    assert isinstance(tiny_bundle.clip, Encoder) and isinstance(tiny_bundle.blip, Encoder)
+    assert isinstance(tiny_bundle.describer, Describer)
+    assert isinstance(tiny_bundle.interrogator_text, TextEncoder)
+    assert tiny_bundle.interrogator_text is tiny_bundle.clip
+    assert tiny_bundle.interrogator_in_clip_space
+    assert tiny_bundle.dims() == {
+        "blip": tiny_models.BLIP_ITM_DIM,
+        "clip": tiny_models.TINY_CLIP_CONFIG["embed_dim"],
+        "interrogator": tiny_models.TINY_CLIP_CONFIG["embed_dim"],
+    }
+    ids = tiny_bundle.model_ids()
+    assert ids["clip"].startswith("open_clip:tiny-clip#")
+    assert ids["blip"].startswith("blip:blip-itm#")
+    assert "blip-caption:blip-caption#" in ids["interrogator"]
+    assert ids["clip"] in ids["interrogator"]
+    assert tiny_bundle.clip.device == torch.device("cpu")
+
+
+@pytest.mark.parametrize("channel", ["clip", "blip"])
+def test_image_embeddings_shape_norm_dtype(tiny_bundle: Any, channel: str) -> None:
+    enc = getattr(tiny_bundle, channel)
+    x = enc.encode_images(sample_images(6))
+    assert_unit_rows(x, 6, enc.dim)
+    assert not np.allclose(x[0], x[1], atol=1e-3)  # different images, different vectors
+
+
+@pytest.mark.parametrize("channel", ["clip", "blip"])
+def test_text_embeddings_shape_norm_dtype(tiny_bundle: Any, channel: str) -> None:
+    enc = getattr(tiny_bundle, channel)
+    x = enc.encode_texts(["a red shirt", "blue leather bag", "", "ÄÖÜ ✓ 漢字"])
+    assert_unit_rows(x, 4, enc.dim)
+
+
+@pytest.mark.parametrize("channel", ["clip", "blip"])
+def test_empty_input(tiny_bundle: Any, channel: str) -> None:
+    enc = getattr(tiny_bundle, channel)
+    assert enc.encode_images([]).shape == (0, enc.dim)
+    assert enc.encode_texts([]).shape == (0, enc.dim)
+
+
+@pytest.mark.parametrize("channel", ["clip", "blip"])
+def test_deterministic(tiny_bundle: Any, channel: str) -> None:
+    enc = getattr(tiny_bundle, channel)
+    images = sample_images(3)
+    np.testing.assert_array_equal(enc.encode_images(images), enc.encode_images(images))
+    texts = ["a red shirt", "white mug"]
+    np.testing.assert_array_equal(enc.encode_texts(texts), enc.encode_texts(texts))
+
+
+@pytest.mark.parametrize("channel", ["clip", "blip"])
+def test_batch_equals_one_by_one(tiny_bundle: Any, channel: str) -> None:
+    enc = getattr(tiny_bundle, channel)
+    images = sample_images(7)  # batch_size 4: two batches, the second one short
+    batched = enc.encode_images(images)
+    single = np.concatenate([enc.encode_images([img]) for img in images])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    texts = ["a", "a red cotton shirt on a white background", "mug", "x " * 50, "two shoes"]
+    batched = enc.encode_texts(texts)
+    single = np.concatenate([enc.encode_texts([t]) for t in texts])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+@pytest.mark.parametrize("channel", ["clip", "blip"])
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "I;16", "CMYK", "LA", "1", "F"])
+def test_every_pil_mode_is_accepted(tiny_bundle: Any, channel: str, mode: str) -> None:
+    enc = getattr(tiny_bundle, channel)
+    img = mode_images()[mode]
+    assert img.mode == mode
+    assert_unit_rows(enc.encode_images([img]), 1, enc.dim)
+
+
+def test_sixteen_bit_image_is_not_white(tiny_bundle: Any) -> None:
+    clip = tiny_bundle.clip
+    white = clip.encode_images([Image.new("RGB", (40, 40), (255, 255, 255))])[0]
+    grad = clip.encode_images([mode_images()["I;16"]])[0]
+    assert float(white @ grad) < 0.9999
+
+
+@pytest.mark.parametrize("channel", ["clip", "blip"])
+def test_very_long_text_is_truncated(tiny_bundle: Any, channel: str) -> None:
+    enc = getattr(tiny_bundle, channel)
+    huge = "red cotton shirt " * 20_000
+    long_ = "red cotton shirt " * 200
+    x = enc.encode_texts([huge, long_])
+    assert_unit_rows(x, 2, enc.dim)
+    np.testing.assert_allclose(x[0], x[1], atol=1e-5)  # both cut at the context length
+
+
+# --- the interrogator ---------------------------------------------------------------------------
+
+
+def test_descriptions_have_caption_and_terms(tiny_bundle: Any) -> None:
+    describer = tiny_bundle.describer
+    images = sample_images(5)
+    captions = describer.captions(images)
+    descriptions = describer.describe(images)
+    assert len(descriptions) == len(images)
+    assert len(set(captions)) > 1  # the tiny caption model does look at the image
+    vocab_terms = all_terms(product_vocabulary())
+    for caption, text in zip(captions, descriptions, strict=True):
+        assert caption.strip()
+        terms = split_description(text, caption)
+        assert len(terms) >= 3
+        assert set(terms) <= vocab_terms
+    assert describer.describe([]) == []
+
+
+def test_captions_batched_like_one_by_one(tiny_bundle: Any) -> None:
+    describer = tiny_bundle.describer
+    images = sample_images(6)
+    assert describer.captions(images) == [describer.captions([img])[0] for img in images]
+    assert all(len(c.split()) <= 8 for c in describer.captions(images))  # caption_max_length
+
+
+def test_describe_is_deterministic_and_per_image(tiny_bundle: Any) -> None:
+    describer = tiny_bundle.describer
+    images = sample_images(4)
+    together = describer.describe(images)
+    assert together == describer.describe(images)
+    assert together == [describer.describe([img])[0] for img in images]
+
+
+def test_clip_model_is_shared(tiny_bundle: Any, tiny_model_settings: dict, monkeypatch) -> None:
+    describer = tiny_bundle.describer
+    assert describer.clip is tiny_bundle.clip
+    assert describer.interrogator.clip_model is tiny_bundle.clip.model
+    assert describer.interrogator.clip_preprocess is tiny_bundle.clip.preprocess
+
+    calls: list[str] = []
+
+    def forbid(name: str):
+        def _fail(*args: Any, **kwargs: Any):
+            calls.append(name)
+            raise AssertionError(f"open_clip.{name} called")
+
+        return _fail
+
+    for name in ("create_model", "create_model_and_transforms", "create_model_from_pretrained"):
+        monkeypatch.setattr(open_clip, name, forbid(name))
+    fresh = load_interrogator(
+        tiny_bundle.clip, caption_model=tiny_model_settings["caption_model"], batch_size=4
+    )
+    assert fresh.interrogator.clip_model is tiny_bundle.clip.model
+    assert len(fresh.describe(sample_images(2))) == 2
+    assert calls == []
+
+
+def _count(monkeypatch, obj: Any, name: str) -> list[int]:
+    counter = [0]
+    original = getattr(obj, name)
+
+    def wrapped(*args: Any, **kwargs: Any):
+        counter[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(obj, name, wrapped)
+    return counter
+
+
+def test_given_clip_features_are_not_recomputed(tiny_bundle: Any, monkeypatch) -> None:
+    describer = tiny_bundle.describer
+    images = sample_images(3)
+    features = tiny_bundle.clip.encode_images(images)
+    encode_image = _count(monkeypatch, tiny_bundle.clip.model, "encode_image")
+    with_features = describer.describe(images, clip_features=features)
+    assert encode_image[0] == 0
+    without = describer.describe(images)
+    assert encode_image[0] >= 1
+    assert with_features == without
+
+
+def test_embed_products_computes_clip_once(tiny_bundle: Any, monkeypatch) -> None:
+    encode_images = _count(monkeypatch, tiny_bundle.clip, "encode_images")
+    images = sample_images(3)
+    result = tiny_bundle.embed_products(images)
+    assert encode_images[0] == 1
+    assert len(result.descriptions) == 3
+    for channel, dim in tiny_bundle.dims().items():
+        assert_unit_rows(result.vectors[channel], 3, dim)
+
+
+def test_wrong_clip_features_shape_is_refused(tiny_bundle: Any) -> None:
+    with pytest.raises(ValueError, match="clip_features"):
+        tiny_bundle.describer.describe(sample_images(2), clip_features=np.ones((2, 5)))
+
+
+def test_product_vocabulary_builds_no_art_tables(tiny_bundle: Any, monkeypatch) -> None:
+    import qdrant_mm.encoders.interrogator as interrogator_module
+
+    built: list[str] = []
+    original = interrogator_module.LabelTable
+
+    def spy(labels: list[str], desc: str, ci: Any):
+        built.append(desc)
+        return original(labels, desc, ci)
+
+    monkeypatch.setattr(interrogator_module, "LabelTable", spy)
+    describer = InterrogatorDescriber(
+        tiny_bundle.clip,
+        tiny_bundle.describer.caption_model,
+        tiny_bundle.describer.caption_processor,
+        caption_id="tiny",
+    )
+    assert built == []  # tables are built lazily
+    describer.describe(sample_images(1))
+    assert sorted(built) == sorted(f"product-{t.name}" for t in product_vocabulary().lists)
+    describer.describe(sample_images(2))
+    assert len(built) == len(product_vocabulary().lists)  # built once per describer
+    for attr in ("artists", "flavors", "mediums", "movements", "trendings", "negative"):
+        assert not hasattr(describer.interrogator, attr)
+
+
+def test_product_vocabulary_lists() -> None:
+    vocab = product_vocabulary()
+    names = [t.name for t in vocab.lists]
+    assert names == ["product_types", "colors", "materials", "patterns", "fits", "styles"]
+    for term_list in vocab.lists:
+        assert 30 <= len(term_list.terms) <= 250
+        assert len(set(term_list.terms)) == len(term_list.terms)
+    assert vocab.vocab_id.startswith("product#")
+
+
+def test_art_vocabulary_is_the_packages() -> None:
+    vocab = art_vocabulary()
+    sizes = {t.name: len(t.terms) for t in vocab.lists}
+    assert set(sizes) == {"artists", "flavors", "mediums", "movements"}
+    assert sizes["flavors"] > 10_000
+    assert all(t.startswith(("by ", "inspired by ")) for t in vocab.lists[1].terms)
+
+
+def _write_lists(folder: Path, lists: dict[str, list[str]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, terms in lists.items():
+        (folder / f"{name}.txt").write_text("# comment\n" + "\n".join(terms) + "\n\n")
+    return folder
+
+
+def test_art_vocabulary_fast_mode(tiny_bundle: Any, tmp_path: Path) -> None:
+    data = _write_lists(
+        tmp_path / "art",
+        {
+            "artists": ["Ann Painter", "Bob Sculptor"],
+            "flavors": ["highly detailed", "soft light", "sharp focus", "octane render"],
+            "mediums": ["an oil painting", "a photograph"],
+            "movements": ["impressionism", "cubism"],
+        },
+    )
+    vocab = art_vocabulary(data)
+    describer = InterrogatorDescriber(
+        tiny_bundle.clip,
+        tiny_bundle.describer.caption_model,
+        tiny_bundle.describer.caption_processor,
+        caption_id="tiny",
+        vocabulary=vocab,
+    )
+    images = sample_images(2)
+    captions = describer.captions(images)
+    for caption, text in zip(captions, describer.describe(images), strict=True):
+        terms = split_description(text, caption)
+        assert set(terms) <= all_terms(vocab)
+        assert len(terms) == vocab.size  # fast: top max_flavors (32) over all lists merged
+    assert "vocab=art#" in describer.model_id
+
+
+@pytest.mark.parametrize("mode", ["classic", "best"])
+def test_other_modes(tiny_bundle: Any, tmp_path: Path, mode: str) -> None:
+    vocab = load_term_folder(
+        _write_lists(
+            tmp_path / "terms",
+            {"colors": ["red", "blue", "green", "black"], "items": ["shirt", "mug", "lamp"]},
+        )
+    )
+    describer = InterrogatorDescriber(
+        tiny_bundle.clip,
+        tiny_bundle.describer.caption_model,
+        tiny_bundle.describer.caption_processor,
+        caption_id="tiny",
+        vocabulary=vocab,
+        mode=mode,
+    )
+    images = sample_images(3)
+    captions = describer.captions(images)
+    for caption, text in zip(captions, describer.describe(images), strict=True):
+        terms = split_description(text, caption)
+        assert set(terms) <= all_terms(vocab)
+        if mode == "classic":
+            assert len(terms) == 2
+            assert terms[0] in vocab.lists[0].terms and terms[1] in vocab.lists[1].terms
+    assert f"interrogator:{mode}|vocab=custom#" in describer.model_id
+
+
+def test_custom_terms_folder_through_settings(tiny_model_settings: dict, tmp_path: Path) -> None:
+    from qdrant_mm.encoders.loading import load_models
+    from qdrant_mm.settings import Settings
+
+    folder = _write_lists(tmp_path / "mine", {"shapes": ["round", "square", "oval"]})
+    settings = Settings(_env_file=None, **{**tiny_model_settings, "interrogator_terms": folder})
+    bundle = load_models(settings)
+    text = bundle.describer.describe(sample_images(1))[0]
+    assert text.split(", ")[-1] in {"round", "square", "oval"}
+    assert "vocab=custom#" in bundle.describer.model_id
+
+
+def test_bad_terms_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="QDRANT_MM_INTERROGATOR_TERMS"):
+        load_term_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="QDRANT_MM_INTERROGATOR_TERMS"):
+        load_term_folder(tmp_path / "empty")
+
+
+def test_term_embeddings_cached_on_disk_never_downloaded(
+    tiny_bundle: Any, tmp_path: Path, monkeypatch
+) -> None:
+    import clip_interrogator.clip_interrogator as ci_module
+
+    def no_download(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("clip-interrogator tried to download its cache")
+
+    monkeypatch.setattr(ci_module, "_download_file", no_download)
+    source = tiny_bundle.describer
+
+    def make() -> InterrogatorDescriber:
+        return InterrogatorDescriber(
+            tiny_bundle.clip,
+            source.caption_model,
+            source.caption_processor,
+            caption_id="tiny",
+            cache_dir=tmp_path / "cache",
+        )
+
+    first = make()
+    expected = first.describe(sample_images(2))
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(files) == len(product_vocabulary().lists)
+    assert all(f.endswith(".safetensors") for f in files)
+
+    encode_text = _count(monkeypatch, tiny_bundle.clip.model, "encode_text")
+    second = make()
+    second.tables()
+    assert encode_text[0] == 0  # read back from disk
+    np.testing.assert_allclose(
+        second.tables()[0].embeds,
+        first.tables()[0].embeds,
+        atol=2e-3,  # stored as fp16
+    )
+    assert second.describe(sample_images(2)) == expected
+
+
+def test_bad_mode_refused(tiny_bundle: Any) -> None:
+    with pytest.raises(ConfigError, match="MODE"):
+        InterrogatorDescriber(
+            tiny_bundle.clip,
+            tiny_bundle.describer.caption_model,
+            tiny_bundle.describer.caption_processor,
+            caption_id="tiny",
+            mode="slow",
+        )
+
+
+# --- loading: ids, errors, offline ----------------------------------------------------------
+
+
+def test_model_id_follows_the_weights(tiny_model_settings: dict, tmp_path: Path) -> None:
+    config = tiny_model_settings["clip_model"]
+    base = load_clip(config, tiny_model_settings["clip_pretrained"], "cpu")
+    _, other_ckpt = tiny_models.build_tiny_clip(tmp_path / "seed1", seed=1)
+    other = load_clip(config, str(other_ckpt), "cpu")
+    assert other.model_id != base.model_id
+    # The same bytes elsewhere (and under another name of the folder) keep the same id.
+    moved = tmp_path / "moved" / Path(tiny_model_settings["clip_pretrained"]).name
+    moved.parent.mkdir()
+    shutil.copy(tiny_model_settings["clip_pretrained"], moved)
+    assert load_clip(config, str(moved), "cpu").model_id == base.model_id
+    assert not np.allclose(
+        base.encode_texts(["red shirt"]), other.encode_texts(["red shirt"]), atol=1e-3
+    )
+
+    blip_base = load_blip(tiny_model_settings["blip_model"], "cpu")
+    blip_other = load_blip(str(tiny_models.build_tiny_blip_itm(tmp_path / "blip1", 1)), "cpu")
+    assert blip_other.model_id != blip_base.model_id
+    assert blip_base.model_id.startswith("blip:blip-itm#")
+
+
+def test_model_id_of_hub_weights_is_readable() -> None:
+    # No loading: the ids of tag / hub weights are built from their names.
+    from qdrant_mm.encoders.clip import _resolve_architecture, _resolve_pretrained
+
+    assert _resolve_architecture("ViT-B-32") == ("ViT-B-32", "ViT-B-32", None)
+    assert _resolve_pretrained("ViT-B-32", "openai", "ViT-B-32") == ("openai", "openai")
+
+
+@pytest.fixture
+def empty_hub_cache(tmp_path: Path, monkeypatch) -> Path:
+    """An empty HF cache, so that 'offline' cannot be satisfied by a model cached earlier."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    return tmp_path / "hub"
+
+
+@pytest.mark.usefixtures("empty_hub_cache")
+def test_clip_tag_fails_offline_with_clear_error() -> None:
+    with pytest.raises(ModelLoadError) as info:
+        load_clip("ViT-B-32", "openai", "cpu")
+    message = str(info.value)
+    assert "QDRANT_MM_CLIP_MODEL='ViT-B-32'" in message
+    assert "QDRANT_MM_CLIP_PRETRAINED='openai'" in message
+
+
+@pytest.mark.parametrize(
+    ("hub_id", "loader"),
+    [
+        ("Salesforce/blip-itm-base-coco", "blip"),
+        ("Salesforce/blip-image-captioning-base", "caption"),
+    ],
+)
+@pytest.mark.usefixtures("empty_hub_cache")
+def test_hub_ids_fail_offline_with_clear_error(tiny_bundle: Any, hub_id: str, loader: str) -> None:
+    with pytest.raises(ModelLoadError) as info:
+        if loader == "blip":
+            load_blip(hub_id, "cpu")
+        else:
+            load_interrogator(tiny_bundle.clip, caption_model=hub_id)
+    setting = "QDRANT_MM_BLIP_MODEL" if loader == "blip" else "QDRANT_MM_CAPTION_MODEL"
+    assert f"{setting}={hub_id!r}" in str(info.value)
+
+
+def test_bad_clip_values_name_the_setting(tiny_model_settings: dict, tmp_path: Path) -> None:
+    config = tiny_model_settings["clip_model"]
+    with pytest.raises(ModelLoadError, match="QDRANT_MM_CLIP_MODEL.*No-Such-Arch"):
+        load_clip("No-Such-Arch", "openai", "cpu")
+    with pytest.raises(ModelLoadError, match="QDRANT_MM_CLIP_PRETRAINED.*missing.pt"):
+        load_clip(config, str(tmp_path / "missing.pt"), "cpu")
+    with pytest.raises(ModelLoadError, match="QDRANT_MM_CLIP_PRETRAINED.*'laion'"):
+        load_clip(config, "laion", "cpu")  # a custom config has no tags
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hello": 1}')
+    with pytest.raises(ModelLoadError, match="QDRANT_MM_CLIP_MODEL.*not an open_clip model"):
+        load_clip(str(bad), tiny_model_settings["clip_pretrained"], "cpu")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelLoadError, match="garbage.pt"):
+        load_clip(config, str(garbage), "cpu")
+
+
+def test_missing_blip_folder_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="QDRANT_MM_BLIP_MODEL.*missing"):
+        load_blip(str(tmp_path / "missing"), "cpu")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelLoadError, match="QDRANT_MM_BLIP_MODEL"):
+        load_blip(str(empty), "cpu")
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+def test_sockets_are_blocked_in_tests() -> None:
+    from pytest_socket import SocketBlockedError
+
+    with pytest.raises(SocketBlockedError):
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).connect(("127.0.0.1", 9))
+
+
+# --- devices ------------------------------------------------------------------------------------
+
+
+def test_resolve_device(monkeypatch) -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="QDRANT_MM_DEVICE.*CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(ConfigError, match="QDRANT_MM_DEVICE"):
+        resolve_device("gpu")
+    assert model_dtype(torch.device("cpu")) == torch.float32
+    assert model_dtype(torch.device("cuda")) == torch.float16
+
+
+def test_resolve_device_prefers_cuda_when_available(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+
+
+# --- sentence-transformers (optional) --------------------------------------------------------
+
+
+def test_sentence_encoder_missing_package_is_clear() -> None:
+    try:
+        import sentence_transformers  # noqa: F401
+    except ImportError:
+        from qdrant_mm.encoders.sentence import load_sentence_encoder
+
+        with pytest.raises(ModelLoadError, match="sentence-transformers"):
+            load_sentence_encoder("all-MiniLM-L6-v2", "cpu")
+    else:
+        pytest.skip("sentence-transformers is installed")
+
+
+def test_sentence_encoder(tmp_path: Path, tiny_model_settings: dict) -> None:
+    pytest.importorskip("sentence_transformers", reason="the 'sentence' extra is not installed")
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertConfig, BertModel
+
+    from qdrant_mm.encoders.sentence import SentenceTextEncoder, load_sentence_encoder
+
+    bert_dir = tmp_path / "bert"
+    tokenizer, _ = tiny_models._tokenizer_and_processor(tmp_path)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tiny_models.VOCAB),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(bert_dir)
+    tokenizer.save_pretrained(bert_dir)
+    # A plain transformers folder becomes a sentence model with mean pooling.
+    SentenceTransformer(str(bert_dir), device="cpu").save(str(tmp_path / "st"))
+    enc = load_sentence_encoder(str(tmp_path / "st"), "cpu", batch_size=2)
+    assert isinstance(enc, SentenceTextEncoder)
+    assert isinstance(enc, TextEncoder)
+    x = enc.encode_texts(["a red shirt", "mug " * 1000, "blue"])
+    assert_unit_rows(x, 3, 32)
+    assert enc.model_id.startswith("sentence:st#")
+    assert enc.encode_texts([]).shape == (0, 32)
+
+    from qdrant_mm.encoders.loading import load_models
+    from qdrant_mm.settings import Settings
+
+    overrides = {**tiny_model_settings, "interrogator_text_model": str(tmp_path / "st")}
+    bundle = load_models(Settings(_env_file=None, **overrides))
+    assert isinstance(bundle.interrogator_text, SentenceTextEncoder)
+    assert not bundle.interrogator_in_clip_space
+    query = bundle.encode_query_image(sample_images(1)[0], ["interrogator"])
+    assert query["interrogator"].shape == (32,)
+    result = bundle.embed_products(sample_images(2))
+    assert_unit_rows(result.vectors["interrogator"], 2, 32)

@@ -1,0 +1,144 @@
+"""Tiny random models, built from configs and saved the way a user would point qdrant-mm at them.
+
+Nothing is downloaded: the CLIP tokenizer is open_clip's bundled BPE vocabulary (hence the full
+49408-token vocab) and the BLIP tokenizer is a small WordPiece vocabulary written here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+TINY_CLIP_CONFIG: dict = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+BLIP_ITM_DIM = 24  # image_text_hidden_size of the tiny retrieval model (not 32: dims differ)
+BLIP_IMAGE_SIZE = 32
+
+_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+_WORDS = [
+    *("a", "an", "the", "of", "on", "in", "with", "and", "photo", "picture", "image"),
+    *("product", "white", "black", "red", "blue", "green", "yellow", "pink", "grey", "brown"),
+    *("shirt", "dress", "shoe", "shoes", "bag", "jacket", "hat", "chair", "lamp", "table"),
+    *("cotton", "leather", "wool", "background", "studio", "close", "up", "front", "view"),
+    *("model", "wearing", "striped", "floral", "plain", "small", "large", "new", "pair", "two"),
+    *("cup", "mug", "bottle", "watch"),
+]
+VOCAB: list[str] = _SPECIALS + sorted(set(_WORDS)) + ["[DEC]", "[ENC]"]
+
+
+def build_tiny_clip(folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Write an open_clip model-config JSON and a checkpoint; return (config, checkpoint)."""
+    import open_clip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "tiny-clip.json"
+    config.write_text(json.dumps(TINY_CLIP_CONFIG, indent=2), encoding="utf-8")
+    torch.manual_seed(seed)
+    model = open_clip.CLIP(**TINY_CLIP_CONFIG)
+    checkpoint = folder / f"tiny-clip-seed{seed}.pt"
+    torch.save(model.state_dict(), checkpoint)
+    return config, checkpoint
+
+
+def _tokenizer_and_processor(folder: Path):
+    from transformers import BertTokenizer, BlipImageProcessor, BlipProcessor
+
+    vocab_file = folder / "vocab-source.txt"
+    vocab_file.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizer(
+        vocab=str(vocab_file),
+        do_lower_case=True,
+        bos_token="[DEC]",
+        additional_special_tokens=["[ENC]"],
+        model_max_length=512,
+    )
+    vocab_file.unlink()
+    image_processor = BlipImageProcessor(
+        size={"height": BLIP_IMAGE_SIZE, "width": BLIP_IMAGE_SIZE},
+        do_resize=True,
+        do_normalize=True,
+    )
+    return tokenizer, BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def _blip_config(**extra):
+    from transformers import BlipConfig
+
+    vocab = {tok: i for i, tok in enumerate(VOCAB)}
+    text_config = {
+        "vocab_size": len(VOCAB),
+        "hidden_size": 32,
+        "encoder_hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 64,
+        "bos_token_id": vocab["[DEC]"],
+        "eos_token_id": vocab["[SEP]"],
+        "sep_token_id": vocab["[SEP]"],
+        "pad_token_id": vocab["[PAD]"],
+        "initializer_range": 0.3,  # large enough for captions to depend on the image
+    }
+    vision_config = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "image_size": BLIP_IMAGE_SIZE,
+        "patch_size": 8,
+        # BlipVisionConfig's default (1e-10) would make every image look the same.
+        "initializer_range": 0.05,
+    }
+    return BlipConfig(text_config=text_config, vision_config=vision_config, **extra)
+
+
+def build_tiny_blip_itm(folder: Path, seed: int = 0) -> Path:
+    """A BlipForImageTextRetrieval + processor folder (save_pretrained layout)."""
+    from transformers import BlipForImageTextRetrieval
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = BlipForImageTextRetrieval(
+        _blip_config(projection_dim=32, image_text_hidden_size=BLIP_ITM_DIM)
+    ).eval()
+    _, processor = _tokenizer_and_processor(folder)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_blip_caption(folder: Path, seed: int = 0) -> Path:
+    """A BlipForConditionalGeneration + processor folder that writes word (not special) tokens."""
+    from transformers import BlipForConditionalGeneration
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = BlipForConditionalGeneration(_blip_config(projection_dim=32)).eval()
+    # Random weights would often emit special tokens only (an empty caption): forbid them,
+    # except [SEP] which ends the caption.
+    bias = model.text_decoder.cls.predictions.bias
+    with torch.no_grad():
+        for tok in ("[PAD]", "[UNK]", "[CLS]", "[MASK]", "[DEC]", "[ENC]"):
+            bias[VOCAB.index(tok)] = -1e4
+        bias[VOCAB.index("[SEP]")] = -2.0
+    _, processor = _tokenizer_and_processor(folder)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def build_all(root: Path, seed: int = 0) -> dict[str, str]:
+    """Build every tiny model under ``root``; return the Settings overrides that use them."""
+    config, checkpoint = build_tiny_clip(root / "clip", seed)
+    return {
+        "clip_model": str(config),
+        "clip_pretrained": str(checkpoint),
+        "blip_model": str(build_tiny_blip_itm(root / "blip-itm", seed)),
+        "caption_model": str(build_tiny_blip_caption(root / "blip-caption", seed)),
+    }
