@@ -54,6 +54,7 @@ __all__ = [
     "SyncReport",
     "Syncer",
     "Weights",
+    "WeightsError",
     "load_settings",
     "read_catalog",
     "__version__",

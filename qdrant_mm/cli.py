@@ -57,8 +57,11 @@ def handles_errors(fn: F) -> F:
 
 
 def _open(collection: str | None = None, **overrides):
+    from transformers.utils import logging as hf_logging
+
     from qdrant_mm.app import QdrantMM
 
+    hf_logging.disable_progress_bar()  # "Loading weights" bars: noise on every command
     settings = load_settings(**overrides)
     mm = QdrantMM(settings)
     return mm, collection or settings.collection
@@ -176,8 +179,14 @@ def search(
     table = Table(
         title=f"{source}: blip={w.blip:.3g} clip={w.clip:.3g} interrogator={w.interrogator:.3g}"
     )
-    for col in ("#", "id", "score", "blip", "clip", "interr.", "title", "category", "price"):
-        table.add_column(col, justify="right" if col in ("#", "score", "price") else "left")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    for col in ("blip", "clip", "interr."):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("title", ratio=1)
+    table.add_column("category")
+    table.add_column("price", justify="right", no_wrap=True)
     for rank, h in enumerate(result.hits, start=offset + 1):
         cells = [
             f"{h.scores[c]:.3f}" if h.scores[c] is not None else "-"
@@ -442,6 +451,29 @@ def info(collection: Annotated[str | None, typer.Option()] = None) -> None:
             data["points"] = mm.backend.count(name)
             data["meta"] = meta.model_dump() if meta else None
     out.print_json(json.dumps(data, default=str))
+
+
+# --- serve -----------------------------------------------------------------------------------
+@app.command()
+@handles_errors
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 for every interface)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    collection: Annotated[str | None, typer.Option(help="Collection (alias) to search")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the HTTP service: search API, weight profiles, images and the tuning page at /."""
+    try:
+        import uvicorn
+
+        from qdrant_mm.service.app import create_app
+    except ImportError as exc:
+        _fail(f"the service needs the 'service' extra: pip install 'qdrant-mm[service]' ({exc})")
+    mm, name = _open(collection)
+    with mm:
+        uvicorn.run(create_app(mm, name), host=host, port=port, log_level=log_level)
 
 
 def main() -> None:  # pragma: no cover - console entry point

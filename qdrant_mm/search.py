@@ -35,6 +35,8 @@ from qdrant_mm.settings import CHANNELS
 from qdrant_mm.weights import Weights
 
 MAX_LIMIT = 1000
+#: Payload keys sync keeps for itself, not shown in results.
+INTERNAL_FIELDS = frozenset({"content_hash", "payload_hash"})
 MAX_OFFSET = 100_000
 SearchPlanName = Literal["fused", "union"]
 
@@ -206,7 +208,7 @@ class Searcher:
         per_channel = channel_scores(query, fused_docs, meta.dims)
         hits = []
         for i, h in enumerate(raw):
-            payload = dict(h.payload)
+            payload = {k: v for k, v in h.payload.items() if k not in INTERNAL_FIELDS}
             product_id = str(payload.get("product_id", h.id))
             scores = {
                 ch: (float(per_channel[ch][i]) if ch in per_channel else None) for ch in CHANNELS

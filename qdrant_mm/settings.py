@@ -108,9 +108,13 @@ class Settings(BaseSettings):
     @field_validator("weights")
     @classmethod
     def _check_weights(cls, value: str) -> str:
+        from qdrant_mm.errors import WeightsError
         from qdrant_mm.weights import Weights  # local import: weights imports settings
 
-        Weights.from_mapping(parse_weights(value))
+        try:
+            Weights.from_mapping(parse_weights(value))
+        except WeightsError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("qdrant_url")

@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from qdrant_mm import random_models as tiny_models
 from qdrant_mm.encoders.base import Describer, Encoder, TextEncoder
 from qdrant_mm.encoders.blip import BlipEncoder, load_blip
 from qdrant_mm.encoders.clip import ClipEncoder, load_clip
@@ -26,7 +27,6 @@ from qdrant_mm.encoders.interrogator import (
     product_vocabulary,
 )
 from qdrant_mm.errors import ConfigError, ModelLoadError
-from tests import tiny_models
 
 # --- helpers ----------------------------------------------------------------------------------
 

@@ -1,7 +1,13 @@
-"""Tiny random models, built from configs and saved the way a user would point qdrant-mm at them.
+"""Random-weight models, built from configs and saved the way a user points qdrant-mm at them.
 
-Nothing is downloaded: the CLIP tokenizer is open_clip's bundled BPE vocabulary (hence the full
-49408-token vocab) and the BLIP tokenizer is a small WordPiece vocabulary written here.
+For where no model hub is reachable: the test suite (``tiny``: seconds to build), the offline
+quick start, and benchmarks (``base``: the real architectures, CLIP ViT-B-32, BLIP base ITM and
+BLIP base captioning, with random weights, so timings are real while rankings are chance).
+
+Nothing is downloaded: the CLIP tokenizer is open_clip's bundled BPE vocabulary and the BLIP
+tokenizer is a small WordPiece vocabulary written here.
+
+    python -m qdrant_mm.random_models DIR [--size tiny|base]   # prints QDRANT_MM_* exports
 """
 
 from __future__ import annotations
@@ -142,3 +148,62 @@ def build_all(root: Path, seed: int = 0) -> dict[str, str]:
         "blip_model": str(build_tiny_blip_itm(root / "blip-itm", seed)),
         "caption_model": str(build_tiny_blip_caption(root / "blip-caption", seed)),
     }
+
+
+def build_base(root: Path, seed: int = 0) -> dict[str, str]:
+    """Real-size architectures with random weights (for timing): open_clip ViT-B-32, BLIP base
+    ITM (256-d features) and BLIP base captioning. Only the BLIP vocabulary is small."""
+    import open_clip
+    from transformers import BlipForConditionalGeneration, BlipForImageTextRetrieval
+
+    clip_dir = root / "clip"
+    clip_dir.mkdir(parents=True, exist_ok=True)
+    config = clip_dir / "ViT-B-32.json"
+    config.write_text(json.dumps(open_clip.get_model_config("ViT-B-32")), encoding="utf-8")
+    torch.manual_seed(seed)
+    checkpoint = clip_dir / f"ViT-B-32-random-seed{seed}.pt"
+    torch.save(open_clip.create_model("ViT-B-32").state_dict(), checkpoint)
+
+    def base_config(**extra):
+        from transformers import BlipConfig
+
+        tiny = _blip_config(**extra)
+        text = {k: getattr(tiny.text_config, k) for k in _TOKEN_FIELDS}
+        return BlipConfig(text_config=text, vision_config={"image_size": 384}, **extra)
+
+    out = {"clip_model": str(config), "clip_pretrained": str(checkpoint)}
+    for key, cls, sub in (
+        ("blip_model", BlipForImageTextRetrieval, "blip-itm"),
+        ("caption_model", BlipForConditionalGeneration, "blip-caption"),
+    ):
+        folder = root / sub
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(seed)
+        model = cls(base_config()).eval()
+        _, processor = _tokenizer_and_processor(folder)
+        processor.image_processor.size = {"height": 384, "width": 384}
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        out[key] = str(folder)
+    return out
+
+
+_TOKEN_FIELDS = ("vocab_size", "bos_token_id", "eos_token_id", "sep_token_id", "pad_token_id")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import shlex
+
+    ap = argparse.ArgumentParser(description="Build random-weight models for offline use.")
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--size", choices=("tiny", "base"), default="tiny")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    build = build_all if args.size == "tiny" else build_base
+    for key, value in build(args.folder.resolve(), args.seed).items():
+        print(f"export QDRANT_MM_{key.upper()}={shlex.quote(value)}")
+
+
+if __name__ == "__main__":
+    main()

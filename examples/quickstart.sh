@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The main job on the embedded default (Qdrant Edge under ./qdrant_data): sync the example shop,
+# then search it by text and by photo.
+#
+# With the Hugging Face hub reachable, the real weights are used. Without one, small
+# random-weight models are built under .qdrant-mm/models: the pipeline runs end to end, but the
+# rankings are meaningless (near chance).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${QDRANT_MM_CLIP_PRETRAINED:-}" ] && ! python -c "
+import sys, httpx
+try:
+    httpx.head('https://huggingface.co', timeout=3)
+except Exception:
+    sys.exit(1)
+" 2>/dev/null; then
+  echo "==> No model hub reachable: using RANDOM-WEIGHT models (rankings will be meaningless)." >&2
+  eval "$(python -m qdrant_mm.random_models .qdrant-mm/models --size tiny 2>/dev/null)"
+  export QDRANT_MM_COLLECTION="${QDRANT_MM_COLLECTION:-products_random_models}"
+fi
+
+echo "==> qdrant-mm sync examples/shop/catalog.jsonl"
+qdrant-mm sync examples/shop/catalog.jsonl
+echo "==> qdrant-mm search \"black ankle boot\" --limit 5"
+qdrant-mm search "black ankle boot" --limit 5
+echo "==> qdrant-mm search --image examples/shop/images/fm-00000.png --weights 0.4,0.4,0.2 --limit 5"
+qdrant-mm search --image examples/shop/images/fm-00000.png --weights 0.4,0.4,0.2 --limit 5
+echo "==> qdrant-mm search \"bag\" --filter \"price<=60\" --limit 3 --json"
+qdrant-mm search "bag" --filter "price<=60" --limit 3 --json
