@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,8 +13,6 @@ if TYPE_CHECKING:
     from qdrant_mm.encoders.bundle import ModelBundle
     from qdrant_mm.settings import Settings
 
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
-_HASH_LOCK = threading.Lock()
 
 
 def local_path(value: str | os.PathLike[str], setting: str) -> Path | None:
@@ -58,20 +55,11 @@ def content_hash(path: Path, length: int = 12) -> str:
 
 
 def _file_digest(file: Path) -> str:
-    stat = file.stat()
-    key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _HASH_LOCK:
-        cached = _HASH_CACHE.get(key)
-    if cached is not None:
-        return cached
     digest = hashlib.sha256()
     with file.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    value = digest.hexdigest()
-    with _HASH_LOCK:
-        _HASH_CACHE[key] = value
-    return value
+    return digest.hexdigest()
 
 
 def local_label(path: Path) -> str:
