@@ -7,6 +7,7 @@ model-loading or connection errors.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -57,11 +58,11 @@ def handles_errors(fn: F) -> F:
 
 
 def _open(collection: str | None = None, **overrides):
-    from transformers.utils import logging as hf_logging
-
     from qdrant_mm.app import QdrantMM
 
-    hf_logging.disable_progress_bar()  # "Loading weights" bars: noise on every command
+    # transformers' "Loading weights" bars are noise on every command; this is read when
+    # transformers is first imported (models load lazily, after this).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     settings = load_settings(**overrides)
     mm = QdrantMM(settings)
     return mm, collection or settings.collection
@@ -344,21 +345,22 @@ def evaluate(
     if as_json:
         out.print_json(json.dumps([r.model_dump() for r in results], default=str))
         return
-    metric_names = list(results[0].evaluation.metrics)
+    top = max(ks)
+    metric_names = [f"p@{top}", f"r@{top}", f"map@{top}", f"ndcg@{top}", "mrr", "r-precision"]
     table = Table(
-        title=f"{len(judged)} queries, {results[0].evaluation.n_queries} with relevant products"
+        title=f"{len(judged)} queries, {results[0].evaluation.n_queries} with relevant products",
+        caption=f"* best by ndcg@{top}; every K ({k}) with --json",
     )
     table.add_column("weighting")
-    table.add_column("α,β,γ")
+    table.add_column("α,β,γ", no_wrap=True)
     for m in metric_names:
-        table.add_column(m, justify="right")
+        table.add_column(m, justify="right", no_wrap=True)
     for r in results:
         label = f"[bold green]* {r.label}[/]" if r.best else r.label
         table.add_row(
             label, str(r.weights), *(f"{r.evaluation.metrics[m]:.4f}" for m in metric_names)
         )
     out.print(table)
-    out.print("* best row")
 
 
 @app.command()
