@@ -62,9 +62,7 @@ def build(out: Path, per_class: int | None, source: Path = SOURCE, size: int = 1
             }
         )
     (out / "catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (out / "qrels.jsonl").write_text(
-        "".join(json.dumps({"category": c}) + "\n" for c in CLASSES)
-    )
+    (out / "qrels.jsonl").write_text("".join(json.dumps({"category": c}) + "\n" for c in CLASSES))
     return len(rows)
 
 
@@ -75,7 +73,10 @@ def main() -> None:
     ap.add_argument("--source", type=Path, default=SOURCE)
     args = ap.parse_args()
     n = build(args.out, args.per_class, args.source)
-    print(f"wrote {n} products to {args.out / 'catalog.jsonl'} and qrels to {args.out / 'qrels.jsonl'}")
+    print(
+        f"wrote {n} products to {args.out / 'catalog.jsonl'}"
+        f" and qrels to {args.out / 'qrels.jsonl'}"
+    )
 
 
 if __name__ == "__main__":

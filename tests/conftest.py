@@ -11,6 +11,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import contextlib
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -42,3 +43,24 @@ def tiny_bundle(tiny_model_settings: dict[str, Any]):
     from qdrant_mm.settings import Settings
 
     return load_models(Settings(_env_file=None, **tiny_model_settings))
+
+
+# --- integration: a real Qdrant at QDRANT_URL --------------------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    """Sockets are blocked in tests; tests marked ``integration`` may reach QDRANT_URL's host
+    (and only it) when it is set."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = os.environ.get("QDRANT_URL")
+    if not url:
+        return
+    host = urlparse(url).hostname or "localhost"
+    hosts = {host}
+    with contextlib.suppress(OSError):
+        hosts |= {info[4][0] for info in socket.getaddrinfo(host, None)}
+    for item in items:
+        if item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.allow_hosts(sorted(hosts)))

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from qdrant_mm.settings import Settings
 
 
-
 def local_path(value: str | os.PathLike[str], setting: str) -> Path | None:
     """``value`` as an existing local path, or ``None`` when it is meant as a hub id / tag.
 
