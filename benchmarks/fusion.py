@@ -1,0 +1,607 @@
+"""Recall@10 and latency of ways to rank by ``Σ w_c·cos_c`` over three named vectors.
+
+Synthetic products whose channels agree through a shared latent (see ``common.Generator``) are
+written through the Backend interface into a qdrant-mm collection (``blip`` 256-d, ``clip``
+512-d, ``interrogator`` 512-d, ``fused`` 1280-d), indexed (``optimize()`` on Edge, timed), and
+queried with queries made the same way. For every weighting, each plan's top-10 is compared
+with the exact numpy top-10 of the weighted score:
+
+  fused          the shipped plan: ``Searcher(plan="fused")`` (one HNSW search on ``fused``)
+  union          ``Searcher(plan="union")``: fused + per-channel prefetches, rescored exactly
+  formula        one prefetch per active channel + a formula ``Σ w_i·$score[i]`` (missing = 0)
+  rrf            weighted reciprocal rank fusion of the per-channel prefetches (k = 2, Qdrant's
+                 default constant; weights = the channel weights)
+  dbsf           distribution-based score fusion of the per-channel prefetches (unweighted:
+                 the engine has no weights for it; zero-weight channels are left out)
+  fused_novec    the shipped plan's engine call alone (``backend.query`` on ``fused`` without
+                 returning the fused vectors): shows what the Python side costs
+  clip           one search on ``clip`` alone: the single-vector speed baseline (its recall is
+                 against the exact clip-only ranking)
+
+Plans are interleaved query by query (the order rotates), so background load hits all alike:
+compare the ratios, not the absolute times. Results are merged into ``--out`` (JSON) under
+``<backend>/<N>[/<tag>]``; ``--report`` turns that file into tables and plots.
+
+Example::
+
+    python benchmarks/fusion.py --n 10000 --backends edge local --queries 50
+    python benchmarks/fusion.py --n 100000 --backends edge --queries 50
+    python benchmarks/fusion.py --n 100000 --backends local --queries 10
+    python benchmarks/fusion.py --report        # tables (markdown) + docs/img/fusion_*.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    DIMS,
+    IMG_DIR,
+    RESULTS_DIR,
+    Generator,
+    edge_shard,
+    exact_topk,
+    log,
+    machine,
+    make_backend,
+    merge_results,
+    percentiles,
+    product_ids,
+    recall,
+    seed_collection,
+)
+
+from qdrant_mm.backends.base import QueryPlan  # noqa: E402
+from qdrant_mm.schema import FUSED  # noqa: E402
+from qdrant_mm.search import Searcher  # noqa: E402
+from qdrant_mm.settings import CHANNELS  # noqa: E402
+from qdrant_mm.weights import Weights  # noqa: E402
+from tests.fakes import fake_bundle  # noqa: E402
+
+WEIGHTINGS: dict[str, tuple[float, float, float]] = {
+    "centre 1/3,1/3,1/3": (1 / 3, 1 / 3, 1 / 3),
+    "corner blip 1,0,0": (1.0, 0.0, 0.0),
+    "corner clip 0,1,0": (0.0, 1.0, 0.0),
+    "corner interr. 0,0,1": (0.0, 0.0, 1.0),
+    "edge 0.5,0.5,0": (0.5, 0.5, 0.0),
+    "edge 0.5,0,0.5": (0.5, 0.0, 0.5),
+    "edge 0,0.5,0.5": (0.0, 0.5, 0.5),
+    "skewed 0.7,0.2,0.1": (0.7, 0.2, 0.1),
+}
+PLANS = ("fused", "union", "formula", "rrf", "dbsf", "fused_novec", "clip")
+RRF_K = 2
+COLLECTION = "bench"
+DEFAULT_OUT = RESULTS_DIR / "fusion.json"
+
+PlanFn = Callable[[dict[str, np.ndarray], tuple[float, float, float]], list[str]]
+
+
+# --- plans ----------------------------------------------------------------------------------
+def _active(w: tuple[float, float, float]) -> list[tuple[str, float]]:
+    return [(ch, wc) for ch, wc in zip(CHANNELS, w, strict=True) if wc > 0]
+
+
+def edge_plans(backend: Any, ef: int, depth: int) -> dict[str, PlanFn]:
+    """Formula / RRF / DBSF straight on the Edge shard (qdrant_edge types)."""
+    import qdrant_edge as qe
+
+    shard, lock = edge_shard(backend, COLLECTION)
+    E = qe.Expression
+
+    def prefetches(q, w):
+        return [
+            qe.Prefetch(
+                limit=depth,
+                query=qe.Query.Nearest(np.asarray(q[ch], np.float32).tolist(), using=ch),
+                params=qe.SearchParams(hnsw_ef=ef),
+            )
+            for ch, _ in _active(w)
+        ]
+
+    def run(query, pf) -> list[str]:
+        req = qe.QueryRequest(limit=10, query=query, prefetches=pf, with_payload=True)
+        with lock:
+            points = shard.query(req)
+        return [p.payload["product_id"] for p in points]
+
+    def formula(q, w):
+        act = _active(w)
+        expr = E.Sum(
+            [E.Mult([E.Constant(wc), E.Variable(f"$score[{i}]")]) for i, (_, wc) in enumerate(act)]
+        )
+        defaults = {f"$score[{i}]": 0.0 for i in range(len(act))}
+        return run(qe.Formula(expr, defaults=defaults), prefetches(q, w))
+
+    def rrf(q, w):
+        return run(qe.Fusion.Rrf(k=RRF_K, weights=[wc for _, wc in _active(w)]), prefetches(q, w))
+
+    def dbsf(q, w):
+        return run(qe.Fusion.Dbsf(), prefetches(q, w))
+
+    return {"formula": formula, "rrf": rrf, "dbsf": dbsf}
+
+
+def local_plans(backend: Any, depth: int) -> dict[str, PlanFn]:
+    """Formula / RRF / DBSF through qdrant-client's Query API (local mode)."""
+    from qdrant_client import models
+
+    client = backend.client
+
+    def prefetches(q, w):
+        return [
+            models.Prefetch(query=np.asarray(q[ch], np.float32).tolist(), using=ch, limit=depth)
+            for ch, _ in _active(w)
+        ]
+
+    def run(query, pf) -> list[str]:
+        resp = client.query_points(
+            COLLECTION, prefetch=pf, query=query, limit=10, with_payload=True
+        )
+        return [p.payload["product_id"] for p in resp.points]
+
+    def formula(q, w):
+        act = _active(w)
+        query = models.FormulaQuery(
+            formula=models.SumExpression(
+                sum=[
+                    models.MultExpression(mult=[float(wc), f"$score[{i}]"])
+                    for i, (_, wc) in enumerate(act)
+                ]
+            ),
+            defaults={f"$score[{i}]": 0.0 for i in range(len(act))},
+        )
+        return run(query, prefetches(q, w))
+
+    def rrf(q, w):
+        query = models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=[wc for _, wc in _active(w)]))
+        return run(query, prefetches(q, w))
+
+    def dbsf(q, w):
+        return run(models.FusionQuery(fusion=models.Fusion.DBSF), prefetches(q, w))
+
+    return {"formula": formula, "rrf": rrf, "dbsf": dbsf}
+
+
+def all_plans(backend: Any, kind: str, ef: int, depth: int) -> dict[str, PlanFn]:
+    bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
+    searchers = {
+        p: Searcher(backend, bundle, COLLECTION, plan=p, union_limit=depth, hnsw_ef=ef)
+        for p in ("fused", "union")
+    }
+
+    def shipped(name):
+        s = searchers[name]
+
+        def fn(q, w):
+            hits = s.search_vectors(q, Weights.parse(list(w)), limit=10)
+            return [h.id for h in hits]
+
+        return fn
+
+    def fused_novec(q, w):
+        from qdrant_mm.fusion import query_vector
+
+        vec, _ = query_vector(q, Weights.parse(list(w)), DIMS)
+        plan = QueryPlan(using=FUSED, vector=vec, limit=10, hnsw_ef=ef)
+        return [h.payload["product_id"] for h in backend.query(COLLECTION, plan)]
+
+    def clip_only(q, w):
+        plan = QueryPlan(using="clip", vector=q["clip"], limit=10, hnsw_ef=ef)
+        return [h.payload["product_id"] for h in backend.query(COLLECTION, plan)]
+
+    direct = edge_plans(backend, ef, depth) if kind == "edge" else local_plans(backend, depth)
+    return {
+        "fused": shipped("fused"),
+        "union": shipped("union"),
+        **direct,
+        "fused_novec": fused_novec,
+        "clip": clip_only,
+    }
+
+
+# --- one run --------------------------------------------------------------------------------
+def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"qmm-fusion-{kind}-", dir=args.workdir))
+    out: dict[str, Any] = {
+        "backend": kind,
+        "n": n,
+        "machine": machine(),
+        "config": {
+            "latent_dim": args.latent_dim,
+            "noise": args.noise,
+            "seed": args.seed,
+            "hnsw_ef": args.ef,
+            "prefetch_depth": args.depth,
+            "rrf_k": RRF_K,
+            "dims": DIMS,
+        },
+    }
+    try:
+        log(f"[{kind} N={n}] generating vectors")
+        gen = Generator(DIMS, args.latent_dim, args.noise, args.seed)
+        vectors = gen.products(n)
+        nq = args.queries if kind == "edge" else (args.local_queries or args.queries)
+        queries = gen.queries(nq + args.warmup, seed=args.seed + 999)
+        warm, queries = queries[: args.warmup], queries[args.warmup :]
+        ids = product_ids(n)
+        bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
+        backend = make_backend(kind, workdir / "store")
+        log(f"[{kind} N={n}] writing {n} products")
+        out["seed_s"] = seed_collection(backend, COLLECTION, vectors, bundle.model_ids())
+        log(f"[{kind} N={n}] written in {out['seed_s']:.1f} s; optimize()")
+        out["optimize_s"] = backend.optimize(COLLECTION)
+        if kind == "edge":
+            out["shard_info"] = backend.shard_info(COLLECTION)
+        log(f"[{kind} N={n}] optimize {out['optimize_s']:.1f} s {out.get('shard_info', '')}")
+
+        plans = all_plans(backend, kind, args.ef, args.depth)
+        exact = {
+            wname: [[ids[i] for i in exact_topk(vectors, q, w, 10)] for q in queries]
+            for wname, w in WEIGHTINGS.items()
+        }
+        exact_clip = [[ids[i] for i in exact_topk(vectors, q, (0, 1, 0), 10)] for q in queries]
+        # Channel agreement: how often the exact top-10 of one channel is in another's.
+        out["agreement_top10"] = {
+            f"{a}/{b}": float(
+                np.mean(
+                    [
+                        recall(exact[f"corner {a}"][j], exact[f"corner {b}"][j])
+                        for j in range(len(queries))
+                    ]
+                )
+            )
+            for a, b in (
+                ("blip 1,0,0", "clip 0,1,0"),
+                ("clip 0,1,0", "interr. 0,0,1"),
+                ("blip 1,0,0", "interr. 0,0,1"),
+            )
+        }
+
+        for q in warm:  # warm caches and lazy paths of every plan
+            for w in WEIGHTINGS.values():
+                for fn in plans.values():
+                    fn(q, w)
+
+        log(
+            f"[{kind} N={n}] {len(queries)} queries x {len(WEIGHTINGS)} weightings x "
+            f"{len(plans)} plans"
+        )
+        lat: dict[str, dict[str, list[float]]] = {p: {w: [] for w in WEIGHTINGS} for p in plans}
+        rec: dict[str, dict[str, list[float]]] = {p: {w: [] for w in WEIGHTINGS} for p in plans}
+        names = list(plans)
+        started = time.perf_counter()
+        for j, q in enumerate(queries):
+            for wi, (wname, w) in enumerate(WEIGHTINGS.items()):
+                shift = (j * len(WEIGHTINGS) + wi) % len(names)
+                for p in names[shift:] + names[:shift]:
+                    t0 = time.perf_counter()
+                    got = plans[p](q, w)
+                    lat[p][wname].append(time.perf_counter() - t0)
+                    want = exact_clip[j] if p == "clip" else exact[wname][j]
+                    rec[p][wname].append(recall(got, want))
+            if (j + 1) % max(1, len(queries) // 5) == 0:
+                log(f"  {j + 1}/{len(queries)} queries ({time.perf_counter() - started:.0f} s)")
+
+        out["plans"] = {}
+        for p in names:
+            allt = [t for w in WEIGHTINGS for t in lat[p][w]]
+            out["plans"][p] = {
+                "latency": percentiles(allt),
+                "by_weighting": {
+                    w: {
+                        "recall_mean": float(np.mean(rec[p][w])),
+                        "recall_min": float(np.min(rec[p][w])),
+                        "perfect_share": float(np.mean(np.asarray(rec[p][w]) == 1.0)),
+                        **percentiles(lat[p][w]),
+                    }
+                    for w in WEIGHTINGS
+                },
+            }
+        base = out["plans"]["clip"]["latency"]["p50_ms"]
+        for p in names:
+            out["plans"][p]["p50_vs_clip"] = out["plans"][p]["latency"]["p50_ms"] / base
+
+        if kind == "edge" and args.ef_sweep:
+            out["ef_sweep"] = ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args)
+        backend.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        gc.collect()
+    return out
+
+
+def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[str, Any]:
+    """Recall@10 (and p50) of the shipped plan per hnsw_ef, for every weighting; the clip-only
+    search alongside. (Searcher asks for at least 2·(limit+offset) = 20.)"""
+    bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
+    res: dict[str, Any] = {}
+    for ef in args.ef_sweep:
+        s = Searcher(backend, bundle, COLLECTION, plan="fused", hnsw_ef=ef)
+        row: dict[str, Any] = {}
+        times = []
+        for wname, w in WEIGHTINGS.items():
+            weights = Weights.parse(list(w))
+            r = []
+            for j, q in enumerate(queries):
+                t0 = time.perf_counter()
+                hits = s.search_vectors(q, weights, limit=10)
+                times.append(time.perf_counter() - t0)
+                r.append(recall([h.id for h in hits], exact[wname][j]))
+            row[wname] = {"recall_mean": float(np.mean(r)), "recall_min": float(np.min(r))}
+        r = []
+        for j, q in enumerate(queries):
+            plan = QueryPlan(using="clip", vector=q["clip"], limit=10, hnsw_ef=max(ef, 20))
+            got = [h.payload["product_id"] for h in backend.query(COLLECTION, plan)]
+            r.append(recall(got, exact_clip[j]))
+        row["clip only (baseline)"] = {
+            "recall_mean": float(np.mean(r)),
+            "recall_min": float(np.min(r)),
+        }
+        res[str(ef)] = {"weightings": row, "fused_latency": percentiles(times)}
+        worst = min(v["recall_mean"] for k, v in row.items() if not k.startswith("clip"))
+        log(
+            f"  ef={ef}: worst mean recall over weightings {worst:.3f}, "
+            f"p50 {res[str(ef)]['fused_latency']['p50_ms']:.2f} ms"
+        )
+    return res
+
+
+# --- report ---------------------------------------------------------------------------------
+PLAN_LABELS = {
+    "fused": "fused (shipped)",
+    "union": "union",
+    "formula": "formula $score",
+    "rrf": "RRF (weighted)",
+    "dbsf": "DBSF",
+    "fused_novec": "fused, engine only",
+    "clip": "clip only (baseline)",
+}
+
+
+def _sort_key(key: str) -> tuple:
+    parts = key.split("/")
+    return (parts[0], int(parts[1]), parts[2:] if len(parts) > 2 else [])
+
+
+def report(path: Path, plots: bool) -> str:
+    data = json.loads(path.read_text())
+    lines: list[str] = []
+    for key in sorted(data, key=_sort_key):
+        r = data[key]
+        m = r["machine"]
+        lines.append(
+            f"### {r['backend']}, N = {r['n']:,}"
+            + (f" ({'/'.join(key.split('/')[2:])})" if key.count("/") > 1 else "")
+        )
+        lines.append("")
+        info = r.get("shard_info", {})
+        lines.append(
+            f"{m['date']}, {m['cpus']} CPUs ({m['cpu']}), qdrant-edge-py {m['qdrant-edge-py']}, "
+            f"qdrant-client {m['qdrant-client']}; writes {r['seed_s']:.1f} s, optimize "
+            f"{r['optimize_s']:.1f} s"
+            + (
+                f" ({info.get('segments')} segments, {info.get('indexed_vectors'):,} indexed "
+                "vectors)"
+                if info
+                else ""
+            )
+            + f"; {r['plans']['fused']['by_weighting']['centre 1/3,1/3,1/3']['n']} queries per "
+            f"weighting; channel top-10 agreement blip/clip "
+            f"{r['agreement_top10']['blip 1,0,0/clip 0,1,0']:.2f}."
+        )
+        lines.append("")
+        plans = [p for p in PLANS if p in r["plans"]]
+        head = "| weighting | " + " | ".join(PLAN_LABELS[p] for p in plans if p != "clip") + " |"
+        lines.append("Recall@10 (mean over queries; min in brackets when < mean):")
+        lines.append("")
+        lines.append(head)
+        lines.append("|---" * (len(plans)) + "|")
+        for w in WEIGHTINGS:
+            cells = []
+            for p in plans:
+                if p == "clip":
+                    continue
+                b = r["plans"][p]["by_weighting"][w]
+                c = f"{b['recall_mean']:.3f}"
+                if b["recall_min"] < b["recall_mean"]:
+                    c += f" ({b['recall_min']:.1f})"
+                cells.append(c)
+            lines.append(f"| {w} | " + " | ".join(cells) + " |")
+        clip_rec = np.mean(
+            [r["plans"]["clip"]["by_weighting"][w]["recall_mean"] for w in WEIGHTINGS]
+        )
+        lines.append("")
+        lines.append(f"(clip-only baseline, against the exact clip ranking: {clip_rec:.3f})")
+        lines.append("")
+        lines.append(
+            "Latency over all weightings (ms; ratio = p50 / p50 of the clip-only search "
+            "in the same run):"
+        )
+        lines.append("")
+        lines.append("| plan | p50 ms | p95 ms | p50 vs clip only |")
+        lines.append("|---|---|---|---|")
+        for p in plans:
+            lt = r["plans"][p]["latency"]
+            lines.append(
+                f"| {PLAN_LABELS[p]} | {lt['p50_ms']:.2f} | {lt['p95_ms']:.2f} | "
+                f"{r['plans'][p]['p50_vs_clip']:.2f}x |"
+            )
+        lines.append("")
+        if "ef_sweep" in r:
+            efs = sorted(r["ef_sweep"], key=int)
+            lines.append("Shipped plan, recall@10 by `hnsw_ef` (mean; min in brackets):")
+            lines.append("")
+            lines.append("| weighting | " + " | ".join(f"ef={e}" for e in efs) + " |")
+            lines.append("|---" * (len(efs) + 1) + "|")
+            rows = list(WEIGHTINGS) + ["clip only (baseline)"]
+            for w in rows:
+                cells = []
+                for e in efs:
+                    b = r["ef_sweep"][e]["weightings"][w]
+                    cells.append(f"{b['recall_mean']:.3f} ({b['recall_min']:.1f})")
+                lines.append(f"| {w} | " + " | ".join(cells) + " |")
+            lines.append(
+                "| fused p50 ms | "
+                + " | ".join(f"{r['ef_sweep'][e]['fused_latency']['p50_ms']:.2f}" for e in efs)
+                + " |"
+            )
+            lines.append("")
+    text = "\n".join(lines)
+    if plots:
+        _plots(data)
+    return text
+
+
+def _plots(data: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    IMG_DIR.mkdir(parents=True, exist_ok=True)
+    keys = [k for k in sorted(data, key=_sort_key) if k.count("/") == 1]
+    rplans = ["fused", "union", "formula", "rrf", "dbsf"]
+    colors = dict(zip(PLANS, plt.cm.tab10.colors, strict=False))
+    # 1. recall by plan and weighting
+    fig, axes = plt.subplots(len(keys), 1, figsize=(11, 3.2 * len(keys)), squeeze=False)
+    for ax, key in zip(axes[:, 0], keys, strict=True):
+        r = data[key]
+        x = np.arange(len(WEIGHTINGS))
+        width = 0.8 / len(rplans)
+        for i, p in enumerate(rplans):
+            vals = [r["plans"][p]["by_weighting"][w]["recall_mean"] for w in WEIGHTINGS]
+            ax.bar(
+                x + (i - len(rplans) / 2 + 0.5) * width,
+                vals,
+                width,
+                label=PLAN_LABELS[p],
+                color=colors[p],
+            )
+        ax.axhline(0.99, color="k", lw=0.8, ls="--")
+        ax.set_xticks(x, [w.replace(" ", "\n", 1) for w in WEIGHTINGS], fontsize=8)
+        ax.set_ylim(0, 1.22)
+        ax.set_yticks(np.arange(0, 1.01, 0.2))
+        ax.set_ylabel("recall@10")
+        ax.set_title(
+            f"{r['backend']}, N={r['n']:,}: recall@10 vs exact weighted ranking", fontsize=10
+        )
+    for ax in axes[:, 0]:
+        ax.legend(ncol=5, fontsize=7, loc="upper center")
+    fig.tight_layout()
+    fig.savefig(IMG_DIR / "fusion_recall.png", dpi=110)
+    plt.close(fig)
+    # 2. latency by plan, as a ratio to the clip-only search of the same run
+    fig, ax = plt.subplots(figsize=(11, 4))
+    x = np.arange(len(PLANS))
+    width = 0.8 / max(1, len(keys))
+    for i, key in enumerate(keys):
+        r = data[key]
+        base = r["plans"]["clip"]["latency"]["p50_ms"]
+        p50 = [r["plans"][p]["latency"]["p50_ms"] / base for p in PLANS]
+        p95 = [r["plans"][p]["latency"]["p95_ms"] / base for p in PLANS]
+        pos = x + (i - len(keys) / 2 + 0.5) * width
+        ax.bar(pos, p50, width, label=f"{r['backend']} N={r['n']:,} (clip p50 {base:.1f} ms)")
+        ax.scatter(pos, p95, marker="_", color="k", s=60, zorder=3)
+    ax.axhline(1.5, color="r", lw=0.8, ls="--", label="target 1.5x")
+    ax.set_xticks(x, [PLAN_LABELS[p] for p in PLANS], fontsize=8)
+    ax.set_ylabel("p50 / p50 of clip-only search\n(tick: p95 / same)")
+    ax.set_title(
+        "Query latency relative to a single-vector search on the same engine and N", fontsize=10
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(IMG_DIR / "fusion_latency.png", dpi=110)
+    plt.close(fig)
+    # 3. recall vs hnsw_ef (Edge), every run with a sweep (data variants included)
+    sweeps = [k for k in sorted(data, key=_sort_key) if "ef_sweep" in data[k]]
+    if sweeps:
+        cols = min(3, len(sweeps))
+        rows = -(-len(sweeps) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+        for ax in axes.flat[len(sweeps) :]:
+            ax.axis("off")
+        for ax, key in zip(axes.flat, sweeps, strict=False):
+            r = data[key]
+            c = r["config"]
+            efs = sorted(int(e) for e in r["ef_sweep"])
+            for w in [*WEIGHTINGS, "clip only (baseline)"]:
+                vals = [r["ef_sweep"][str(e)]["weightings"][w]["recall_mean"] for e in efs]
+                ax.plot(
+                    efs,
+                    vals,
+                    marker="o",
+                    ms=3,
+                    label=w,
+                    ls=":" if w.startswith("clip only") else ("--" if "corner" in w else "-"),
+                    color="k" if w.startswith("clip only") else None,
+                )
+            ax.axhline(0.99, color="grey", lw=0.8, ls="--")
+            ax.set_xscale("log", base=2)
+            ax.set_ylim(0.4, 1.01)
+            ax.set_xlabel("hnsw_ef")
+            ax.set_ylabel("recall@10, shipped plan")
+            agree = r["agreement_top10"]["blip 1,0,0/clip 0,1,0"]
+            ax.set_title(
+                f"{r['backend']}, N={r['n']:,}, latent {c['latent_dim']}, noise {c['noise']}"
+                f"\n(blip/clip top-10 overlap {agree:.2f})",
+                fontsize=9,
+            )
+        axes.flat[0].legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(IMG_DIR / "fusion_recall_vs_ef.png", dpi=110)
+        plt.close(fig)
+
+
+# --- main -----------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, nargs="+", default=[10_000])
+    ap.add_argument("--backends", nargs="+", default=["edge"], choices=["edge", "local"])
+    ap.add_argument("--queries", type=int, default=50, help="queries per weighting")
+    ap.add_argument(
+        "--local-queries",
+        type=int,
+        default=0,
+        help="queries per weighting on local mode (default: --queries)",
+    )
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--ef", type=int, default=128, help="hnsw_ef (the Searcher default)")
+    ap.add_argument(
+        "--depth", type=int, default=64, help="prefetch limit (the Searcher's union_limit default)"
+    )
+    ap.add_argument("--ef-sweep", type=int, nargs="*", default=[20, 32, 64, 128, 256, 512, 1024])
+    ap.add_argument("--latent-dim", type=int, default=32)
+    ap.add_argument("--noise", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tag", default="", help="suffix of the result key (a variant)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--workdir", default=None, help="where the temporary stores go")
+    ap.add_argument("--report", action="store_true", help="only print tables from --out")
+    ap.add_argument("--no-plots", action="store_true")
+    args = ap.parse_args(argv)
+
+    if not args.report:
+        for n in args.n:
+            for kind in args.backends:
+                res = bench_one(kind, n, args)
+                key = f"{kind}/{n}" + (f"/{args.tag}" if args.tag else "")
+                merge_results(args.out, key, res)
+                log(f"[{kind} N={n}] stored as {key!r} in {args.out}")
+    print(report(args.out, plots=not args.no_plots))
+
+
+if __name__ == "__main__":
+    main()
