@@ -64,6 +64,7 @@ class QdrantMM:
             default_weights=self.settings.default_weights(),
             plan=self.settings.search_plan,
             hnsw_ef=self.settings.hnsw_ef,
+            exact_below=self.settings.exact_below,
             image_limits=self.image_limits,
         )
 

@@ -48,6 +48,7 @@ class CollectionMeta(BaseModel):
     dims: dict[str, int]
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     calibration: dict[str, ChannelStats] | None = None
+    points: int | None = Field(None, description="Points after the last sync (plan choice)")
 
     def differences(self, model_ids: dict[str, str], dims: dict[str, int]) -> list[str]:
         diffs = []

@@ -94,7 +94,10 @@ class Settings(BaseSettings):
     search_plan: Literal["fused", "union"] = Field(
         "fused", description="fused: one search on the fused vector; union: + per-channel net"
     )
-    hnsw_ef: int = Field(128, ge=1, le=100_000, description="HNSW search breadth (ef)")
+    hnsw_ef: int = Field(256, ge=1, le=100_000, description="HNSW search breadth (ef)")
+    exact_below: int = Field(
+        20_000, ge=0, description="Collections up to this many points are searched exactly"
+    )
 
     # --- images ------------------------------------------------------------------------------
     image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)

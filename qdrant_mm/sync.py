@@ -170,8 +170,7 @@ class Syncer:
         else:
             report.deletes_skipped = "--no-delete given"
         report.index_seconds = self.backend.optimize(physical)
-        if calibrate:
-            self._calibrate(physical, report)
+        self._update_meta(physical, report, calibrate)
         if rebuild:
             self._finish_rebuild(physical)
         report.seconds = time.perf_counter() - started
@@ -323,17 +322,22 @@ class Syncer:
             self._delete(physical, batch)
         report.deleted = len(gone)
 
-    def _calibrate(self, physical: str, report: SyncReport) -> None:
-        """Refresh the calibration statistics when the collection changed (or has none)."""
+    def _update_meta(self, physical: str, report: SyncReport, calibrate: bool) -> None:
+        """Record the point count (search picks exact or HNSW by it) and refresh the
+        calibration statistics when vectors changed (or there are none yet)."""
         meta = read_collection_meta(self.backend, physical)
-        changed = report.embedded or report.deleted  # vectors changed
-        if meta is None or (meta.calibration is not None and not changed):
+        if meta is None:
             return
-        stats = compute_calibration(self.backend, physical, self.models, meta.dims)
-        if stats is not None:
-            meta.calibration = stats
+        before = meta.model_dump()
+        meta.points = self.backend.count(physical)
+        changed = report.embedded or report.deleted  # vectors changed
+        if calibrate and (meta.calibration is None or changed):
+            stats = compute_calibration(self.backend, physical, self.models, meta.dims)
+            if stats is not None:
+                meta.calibration = stats
+                report.calibrated = True
+        if meta.model_dump() != before:
             self.backend.write_meta(meta_key(physical), meta.model_dump())
-            report.calibrated = True
 
     # --- rebuild ----------------------------------------------------------------------------
     def _build_key(self) -> str:

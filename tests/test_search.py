@@ -235,3 +235,45 @@ def test_calibration_without_statistics_is_refused(corpus):
         corpus.searcher.search_vectors(
             corpus.query(np.random.default_rng(1)), Weights.parse("1,1,1"), calibrate=True
         )
+
+
+def test_plan_choice_exact_when_small_hnsw_when_large_single_channel_routed(corpus, backend):  # noqa: F811
+    from qdrant_mm.collection import read_collection_meta
+    from qdrant_mm.schema import meta_key
+
+    name = corpus.searcher.collection
+    physical = backend.resolve(name)
+    meta = read_collection_meta(backend, physical)
+    meta.points = N
+    backend.write_meta(meta_key(physical), meta.model_dump())
+    corpus.searcher._meta = None
+    plans = []
+    real_query = backend.query
+
+    def spy(collection, plan):
+        plans.append(plan)
+        return real_query(collection, plan)
+
+    backend.query = spy
+    q = corpus.query(np.random.default_rng(2))
+    corpus.searcher.search_vectors(q, Weights.parse("1,1,1"), limit=10)
+    assert plans[-1].using == FUSED and plans[-1].exact
+    corpus.searcher.exact_below = N - 1
+    corpus.searcher.search_vectors(q, Weights.parse("1,1,1"), limit=10)
+    assert plans[-1].using == FUSED and not plans[-1].exact and plans[-1].hnsw_ef == 256
+    hits = corpus.searcher.search_vectors(q, Weights.parse("0,1,0"), limit=10)
+    assert plans[-1].using == "clip" and plans[-1].hnsw_ef == 512
+    order, score, per = corpus.exact(q, Weights.parse("0,1,0"))
+    assert [h.id for h in hits] == [corpus.ids[i] for i in order[:10]]
+    for h, i in zip(hits, order[:10], strict=True):
+        assert h.score == pytest.approx(per["clip"][i], abs=1e-5)
+        assert h.scores["blip"] == pytest.approx(per["blip"][i], abs=1e-5)
+
+
+def test_sync_records_point_count_for_the_plan(tmp_path, backend, collection_name):  # noqa: F811
+    from qdrant_mm.collection import read_collection_meta
+    from qdrant_mm.sync import Syncer
+    from tests.helpers import product_rows, write_catalog
+
+    Syncer(backend, fake_bundle(), collection_name).sync(write_catalog(tmp_path, product_rows(7)))
+    assert read_collection_meta(backend, backend.resolve(collection_name)).points == 7
