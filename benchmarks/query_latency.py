@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--weights", default="0.4,0.4,0.2")
+    ap.add_argument("--latent-dim", type=int, default=12, help="synthetic data (see fusion.py)")
+    ap.add_argument("--noise", type=float, default=0.8)
     ap.add_argument("--store", type=Path, default=ROOT / ".qdrant-mm" / "bench-query-latency")
     ap.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "query_latency.json"
@@ -57,14 +59,14 @@ def main() -> None:
     if not marker.exists():
         shutil.rmtree(args.store, ignore_errors=True)
         backend = make_backend("edge", args.store)
-        vectors = Generator(dims).products(args.n)
+        vectors = Generator(dims, latent_dim=args.latent_dim, noise=args.noise).products(args.n)
         write_s = seed_collection(backend, name, vectors, models.model_ids())
         index_s = backend.optimize(name)
         print(f"seeded {args.n} products: writes {write_s:.1f}s, HNSW build {index_s:.1f}s")
         marker.write_text(json.dumps({"write_s": write_s, "index_s": index_s}))
     else:
         backend = make_backend("edge", args.store)
-    searcher = Searcher(backend, models, name)
+    searcher = Searcher(backend, models, name, exact_below=0)  # HNSW, as at this size
     weights = Weights.parse(args.weights)
 
     parts: dict[str, list[float]] = {"blip": [], "clip": [], "search": [], "total": []}

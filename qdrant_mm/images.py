@@ -44,7 +44,7 @@ def resolve_image_ref(ref: str, base_dir: Path) -> str:
     if is_url(ref):
         return ref
     p = Path(ref).expanduser()
-    return str(p if p.is_absolute() else (base_dir / p).resolve())
+    return str(p if p.is_absolute() else base_dir / p)  # base_dir is already absolute
 
 
 def read_image_bytes(ref: str, limits: ImageLimits, client: httpx.Client | None = None) -> bytes:
