@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +41,10 @@ class ModelBundle:
     describer: Describer
     interrogator_text: TextEncoder
     calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0))
+    #: Model calls are serialised: torch runs its own intra-op threads (concurrent calls only
+    #: oversubscribe the cores) and HF tokenizers raise "Already borrowed" when one tokenizer
+    #: is used from several threads at once. Searches from many threads stay safe.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def interrogator_in_clip_space(self) -> bool:
@@ -72,7 +77,10 @@ class ModelBundle:
         channel embeds :func:`interrogator_document` of the generated description and the
         product's own title and description.
         """
-        images = list(images)
+        with self.lock:
+            return self._embed_products(list(images), titles, descriptions)
+
+    def _embed_products(self, images, titles, descriptions) -> ProductEmbeddings:
         n = len(images)
         titles = list(titles) if titles is not None else [None] * n
         descriptions = list(descriptions) if descriptions is not None else [None] * n
@@ -93,6 +101,10 @@ class ModelBundle:
 
     def encode_query_text(self, text: str, channels: Sequence[str]) -> dict[str, np.ndarray]:
         """Embed a text query for the given channels only (a zero-weight channel costs nothing)."""
+        with self.lock:
+            return self._encode_query_text(text, channels)
+
+    def _encode_query_text(self, text: str, channels: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         if "blip" in channels:
             out["blip"] = self.blip.encode_texts([text])[0]
@@ -111,6 +123,12 @@ class ModelBundle:
         """Embed an image query. The interrogator channel uses the CLIP image embedding (same
         space as the stored CLIP-text descriptions); with another text model the query image is
         described first and that description embedded."""
+        with self.lock:
+            return self._encode_query_image(image, channels)
+
+    def _encode_query_image(
+        self, image: Image.Image, channels: Sequence[str]
+    ) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         if "blip" in channels:
             out["blip"] = self.blip.encode_images([image])[0]

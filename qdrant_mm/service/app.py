@@ -5,9 +5,9 @@ inject tiny models and an in-memory or Edge backend. ``qdrant-mm serve`` builds 
 
 Concurrency: blocking work (encoding a query, decoding an upload, talking to Qdrant) runs in
 Starlette's thread pool. The models are loaded once, at start-up, and shared; query encoding is
-serialised by one lock because torch modules run their own intra-op thread pool (concurrent
-forward passes only oversubscribe the CPU) and Hugging Face fast tokenizers are not safe to call
-from several threads at once ("Already borrowed"). Only the encoding holds the lock: the search
+serialised by the lock of :class:`~qdrant_mm.encoders.bundle.ModelBundle` (torch runs its own
+intra-op threads, and Hugging Face fast tokenizers are not safe to call from several threads at
+once: "Already borrowed"). Only the encoding holds the lock: the search
 in Qdrant, profile reads and result building of concurrent requests overlap. The backends are
 thread-safe (Edge guards its shards with locks; qdrant-client's HTTP client is shared).
 
@@ -228,33 +228,12 @@ def _profile_out(p: Profile) -> ProfileOut:
     )
 
 
-# --- models shared across threads -----------------------------------------------------------------
-class _LockedModels:
-    """The model bundle with query encoding serialised (see the module docstring)."""
-
-    def __init__(self, models: Any, lock: threading.Lock) -> None:
-        self._models = models
-        self._lock = lock
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._models, name)
-
-    def encode_query_text(self, text: str, channels):
-        with self._lock:
-            return self._models.encode_query_text(text, channels)
-
-    def encode_query_image(self, image, channels):
-        with self._lock:
-            return self._models.encode_query_image(image, channels)
-
-
 class ServiceState:
-    """What the requests share: the facade, one searcher, the model lock."""
+    """What the requests share: the facade and one searcher."""
 
     def __init__(self, mm: QdrantMM, collection: str) -> None:
         self.mm = mm
         self.collection = collection
-        self.model_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._searcher: Searcher | None = None
         self.load_seconds: float | None = None
@@ -270,10 +249,9 @@ class ServiceState:
         with self._start_lock:
             if self._searcher is None:
                 t0 = time.perf_counter()
-                models = self.mm.models
+                self.mm.models  # noqa: B018 - load the models now, not on the first query
                 backend = self.mm.backend
                 searcher = self.mm.searcher(self.collection)
-                searcher.models = _LockedModels(models, self.model_lock)  # type: ignore[assignment]
                 self.load_seconds = time.perf_counter() - t0
                 log.info(
                     "models loaded in %.1fs; collection %r on the %s backend",
