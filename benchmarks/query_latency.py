@@ -73,10 +73,10 @@ def main() -> None:
     enc_blip, enc_clip = models.blip.encode_texts, models.clip.encode_texts
 
     def timed(fn, key):
-        def wrapped(texts):
+        def wrapped(*args, **kwargs):
             t = time.perf_counter()
             try:
-                return fn(texts)
+                return fn(*args, **kwargs)
             finally:
                 parts[key].append(time.perf_counter() - t)
 
@@ -85,7 +85,7 @@ def main() -> None:
     models.blip.encode_texts = timed(enc_blip, "blip")
     models.clip.encode_texts = timed(enc_clip, "clip")
     search_vectors = searcher.search_vectors
-    searcher.search_vectors = timed(lambda *a, **k: search_vectors(*a, **k), "search")  # type: ignore[method-assign]
+    searcher.search_vectors = timed(search_vectors, "search")  # type: ignore[method-assign]
     for i in range(5):  # warm-up
         searcher.search(QUERIES[i % len(QUERIES)], weights=weights)
     for key in parts:

@@ -625,3 +625,15 @@ def test_sentence_encoder(tmp_path: Path, tiny_model_settings: dict) -> None:
     assert query["interrogator"].shape == (32,)
     result = bundle.embed_products(sample_images(2))
     assert_unit_rows(result.vectors["interrogator"], 2, 32)
+
+
+def test_clip_text_features_ignore_padding_after_end_of_text(tiny_bundle) -> None:
+    """The trimmed text forward equals open_clip's full 77-token ``encode_text``."""
+    clip = tiny_bundle.clip
+    texts = ["red shoe", "a long striped cotton shirt with a floral pattern " * 3, ""]
+    tokens = clip.tokenize(texts)
+    with torch.inference_mode():
+        full = clip.model.encode_text(tokens)
+        trimmed = clip._encode_tokens(tokens)
+    assert int(tokens.argmax(dim=-1).max()) + 1 < tokens.shape[1]  # padding was dropped
+    torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=1e-5)

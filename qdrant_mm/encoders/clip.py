@@ -88,9 +88,35 @@ class ClipEncoder:
         for start in range(0, len(texts), step):
             tokens = self.tokenize(texts[start : start + step]).to(self.device)
             with torch.inference_mode(), autocast(self.device):
-                feats = self.model.encode_text(tokens)
+                feats = self._encode_tokens(tokens)
             out.append(feats.float().cpu().numpy())
         return l2_normalize(np.concatenate(out))
+
+    def _encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``model.encode_text`` on the tokens up to the batch's last end-of-text token.
+
+        open_clip pads every text to the full context (77 tokens), but its text transformer is
+        causal and pools the end-of-text position, so the padding after it cannot change the
+        result: dropping it gives the same features (tested) for a fraction of the work on
+        short queries. Models other than open_clip's standard ``CLIP`` run unchanged.
+        """
+        m = self.model
+        standard = (
+            type(m) is open_clip.CLIP
+            and getattr(m, "text_pool_type", None) == "argmax"
+            and getattr(m, "attn_mask", None) is not None
+        )
+        if not standard:
+            return m.encode_text(tokens)
+        n = int(tokens.argmax(dim=-1).max()) + 1  # argmax = end-of-text (the largest id)
+        tokens = tokens[:, :n]
+        cast = m.transformer.get_cast_dtype()
+        x = m.token_embedding(tokens).to(cast) + m.positional_embedding[:n].to(cast)
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:n, :n]))
+        x = open_clip.transformer.text_global_pool(x, tokens, m.text_pool_type)
+        if isinstance(m.text_projection, torch.nn.Linear):
+            return m.text_projection(x)
+        return x @ m.text_projection if m.text_projection is not None else x
 
     def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
         """Token ids ``(n, context_length)``, truncated to the context length."""
