@@ -129,7 +129,7 @@ def timed_breakdown(syncer: Syncer, backend: Any, catalog: Path) -> dict[str, An
     t.wrap(syncer, "_plan", "plan (total)")
     t.wrap(syncer, "_delete_removed", "deletions check")
     t.wrap(backend, "optimize", "optimize()")
-    t.wrap(syncer, "_calibrate", "calibration check")
+    t.wrap(syncer, "_update_meta", "metadata (point count, calibration check)")
     real_hashlib = sync_mod.hashlib
     sync_mod.hashlib = _HashlibShim(t)  # type: ignore[assignment]
     try:
