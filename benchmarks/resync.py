@@ -126,7 +126,7 @@ def timed_breakdown(syncer: Syncer, backend: Any, catalog: Path) -> dict[str, An
     t.wrap(sync_mod, "content_hash", "content hash (model text, ids)")
     t.wrap(sync_mod, "payload_hash", "payload hash (payload JSON)")
     t.wrap(sync_mod, "point_id", "point ids (uuid5)")
-    t.wrap(syncer, "_plan", "plan (total)")
+    t.wrap(syncer, "_check", "plan (total)")  # summed over the per-product checks
     t.wrap(syncer, "_delete_removed", "deletions check")
     t.wrap(backend, "optimize", "optimize()")
     t.wrap(syncer, "_update_meta", "metadata (point count, calibration check)")

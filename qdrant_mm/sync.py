@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +89,6 @@ class _Work:
     is_new: bool
 
 
-@dataclass
-class _Plan:
-    embed: list[_Work] = field(default_factory=list)
-    payload_only: list[tuple[Product, str, str]] = field(default_factory=list)
-    unchanged: int = 0
-
-
 class Syncer:
     """Sync a catalog into ``collection`` on ``backend`` with the models of ``models``."""
 
@@ -151,17 +144,27 @@ class Syncer:
             for pid, pl in self.backend.scroll_payload(physical, HASH_FIELDS)
             if "product_id" in pl
         }
-        plan = self._plan(catalog, stored, model_ids, report)
-        report.unchanged = plan.unchanged
-
-        progress.start(len(plan.embed) + len(plan.payload_only))
+        # Streamed: each product is checked, and embedded as soon as a batch is full, so the
+        # image bytes of one batch at most are held in memory.
+        pending: list[_Work] = []
+        payload_only: list[tuple[Product, str, str]] = []
+        progress.start(len(catalog.products))
         try:
-            for batch in _batches(plan.embed, self.batch_size):
-                self._embed_and_write(physical, batch, report)
-                progress.advance(len(batch))
-            for batch in _batches(plan.payload_only, self.batch_size):
+            for product in catalog.products:
+                work = self._check(product, catalog, stored, model_ids, report, payload_only)
+                if work is not None:
+                    pending.append(work)
+                if len(pending) >= self.batch_size:
+                    self._embed_and_write(physical, pending, report)
+                    progress.advance(len(pending))
+                    pending = []
+                if work is None:
+                    progress.advance()
+            if pending:
+                self._embed_and_write(physical, pending, report)
+                progress.advance(len(pending))
+            for batch in _batches(payload_only, self.batch_size):
                 self._rewrite_payloads(physical, batch, report)
-                progress.advance(len(batch))
         finally:
             progress.stop()
 
@@ -177,36 +180,36 @@ class Syncer:
         return report
 
     # --- planning ---------------------------------------------------------------------------
-    def _plan(
+    def _check(
         self,
+        product: Product,
         catalog: Catalog,
         stored: dict[str, tuple[str, str | None, str | None]],
         model_ids: dict[str, str],
         report: SyncReport,
-    ) -> _Plan:
-        plan = _Plan()
-        for product in catalog.products:
-            if not product.image:
-                report.failed.append(FailedProduct(id=product.id, reason="no image given"))
-                continue
-            ref = resolve_image_ref(product.image, catalog.base_dir)
-            try:
-                data = read_image_bytes(ref, self.limits, self.http)
-            except ImageLoadError as exc:
-                report.failed.append(FailedProduct(id=product.id, reason=str(exc)))
-                continue
-            chash = content_hash(product, hashlib.sha256(data).hexdigest(), model_ids)
-            phash = payload_hash(product)
-            old = stored.get(product.id)
-            pid = point_id(product.id)
-            if old is not None and old[1] == chash:
-                if old[2] == phash:
-                    plan.unchanged += 1
-                else:
-                    plan.payload_only.append((product, chash, phash))
-                continue
-            plan.embed.append(_Work(product, pid, ref, data, chash, phash, old is None))
-        return plan
+        payload_only: list[tuple[Product, str, str]],
+    ) -> _Work | None:
+        """Decide what a product needs: embedding (returns the work), a payload rewrite
+        (queued in ``payload_only``), nothing (counted unchanged), or it failed (reported)."""
+        if not product.image:
+            report.failed.append(FailedProduct(id=product.id, reason="no image given"))
+            return None
+        ref = resolve_image_ref(product.image, catalog.base_dir)
+        try:
+            data = read_image_bytes(ref, self.limits, self.http)
+        except ImageLoadError as exc:
+            report.failed.append(FailedProduct(id=product.id, reason=str(exc)))
+            return None
+        chash = content_hash(product, hashlib.sha256(data).hexdigest(), model_ids)
+        phash = payload_hash(product)
+        old = stored.get(product.id)
+        if old is not None and old[1] == chash:
+            if old[2] == phash:
+                report.unchanged += 1
+            else:
+                payload_only.append((product, chash, phash))
+            return None
+        return _Work(product, point_id(product.id), ref, data, chash, phash, old is None)
 
     # --- writing ----------------------------------------------------------------------------
     def _payload(self, product: Product, chash: str, phash: str, **extra: Any) -> dict[str, Any]:
