@@ -121,13 +121,15 @@ def seed_collection(
     vectors: dict[str, np.ndarray],
     model_ids: dict[str, str],
     batch: int = 1024,
+    quantization: str | None = None,
 ) -> float:
-    """Create ``name`` (with qdrant-mm's schema metadata) and write every product through
+    """Create ``name`` (with qdrant-mm's schema metadata, and ``quantization`` of ``fused`` as
+    ``QDRANT_MM_QUANTIZATION`` would give it) and write every product through
     ``backend.upsert``; returns the seconds the writes took."""
     from qdrant_mm.fusion import fuse_document
 
     dims = {ch: int(vectors[ch].shape[1]) for ch in CHANNELS}
-    create_physical(backend, name, model_ids, dims)
+    create_physical(backend, name, model_ids, dims, quantization)
     n = len(vectors[CHANNELS[0]])
     ids = product_ids(n)
     rng = np.random.default_rng(7)

@@ -18,6 +18,12 @@ with the exact numpy top-10 of the weighted score:
   clip           one search on ``clip`` alone: the single-vector speed baseline (its recall is
                  against the exact clip-only ranking)
 
+With ``--quantization int8`` the collection is created as ``QDRANT_MM_QUANTIZATION=int8`` creates
+it (an int8 scalar-quantized copy of ``fused``, recorded in the collection metadata); the
+Searcher then asks for rescoring with ``--oversampling`` (default 2, as shipped), and the
+``fused_novec`` plan sends the same quantization parameters. The clip-only baseline stays a
+float32 search (``clip`` is never quantized).
+
 Plans are interleaved query by query (the order rotates), so background load hits all alike:
 compare the ratios, not the absolute times. Results are merged into ``--out`` (JSON) under
 ``<backend>/<N>[/<tag>]``; ``--report`` turns that file into tables and plots.
@@ -27,6 +33,8 @@ Example::
     python benchmarks/fusion.py --n 10000 --backends edge local --queries 50
     python benchmarks/fusion.py --n 100000 --backends edge --queries 50
     python benchmarks/fusion.py --n 100000 --backends local --queries 10
+    python benchmarks/fusion.py --n 10000 --backends edge --queries 50 --ef 256 --ef-sweep \
+        --quantization int8 --tag int8-ef256 --no-plots
     python benchmarks/fusion.py --report        # tables (markdown) + docs/img/fusion_*.png
 """
 
@@ -64,7 +72,7 @@ from common import (  # noqa: E402
     seed_collection,
 )
 
-from qdrant_mm.backends.base import QueryPlan  # noqa: E402
+from qdrant_mm.backends.base import QuantizationSearch, QueryPlan  # noqa: E402
 from qdrant_mm.schema import FUSED  # noqa: E402
 from qdrant_mm.search import Searcher  # noqa: E402
 from qdrant_mm.settings import CHANNELS  # noqa: E402
@@ -175,12 +183,29 @@ def local_plans(backend: Any, depth: int) -> dict[str, PlanFn]:
     return {"formula": formula, "rrf": rrf, "dbsf": dbsf}
 
 
-def all_plans(backend: Any, kind: str, ef: int, depth: int) -> dict[str, PlanFn]:
+def _quantization_search(args: argparse.Namespace) -> QuantizationSearch | None:
+    """What Searcher sends on a quantized collection (None when it is not quantized)."""
+    if args.quantization == "none":
+        return None
+    return QuantizationSearch(rescore=True, oversampling=args.oversampling)
+
+
+def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, PlanFn]:
+    ef, depth = args.ef, args.depth
     bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
     searchers = {
-        p: Searcher(backend, bundle, COLLECTION, plan=p, union_limit=depth, hnsw_ef=ef)
+        p: Searcher(
+            backend,
+            bundle,
+            COLLECTION,
+            plan=p,
+            union_limit=depth,
+            hnsw_ef=ef,
+            oversampling=args.oversampling,
+        )
         for p in ("fused", "union")
     }
+    quantization = _quantization_search(args)
 
     def shipped(name):
         s = searchers[name]
@@ -195,7 +220,7 @@ def all_plans(backend: Any, kind: str, ef: int, depth: int) -> dict[str, PlanFn]
         from qdrant_mm.fusion import query_vector
 
         vec, _ = query_vector(q, Weights.parse(list(w)), DIMS)
-        plan = QueryPlan(using=FUSED, vector=vec, limit=10, hnsw_ef=ef)
+        plan = QueryPlan(using=FUSED, vector=vec, limit=10, hnsw_ef=ef, quantization=quantization)
         return [h.payload["product_id"] for h in backend.query(COLLECTION, plan)]
 
     def clip_only(q, w):
@@ -227,6 +252,8 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             "prefetch_depth": args.depth,
             "rrf_k": RRF_K,
             "dims": DIMS,
+            "quantization": args.quantization,
+            "oversampling": args.oversampling if args.quantization != "none" else None,
         },
     }
     try:
@@ -240,14 +267,20 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
         bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
         backend = make_backend(kind, workdir / "store")
         log(f"[{kind} N={n}] writing {n} products")
-        out["seed_s"] = seed_collection(backend, COLLECTION, vectors, bundle.model_ids())
+        out["seed_s"] = seed_collection(
+            backend,
+            COLLECTION,
+            vectors,
+            bundle.model_ids(),
+            quantization=None if args.quantization == "none" else args.quantization,
+        )
         log(f"[{kind} N={n}] written in {out['seed_s']:.1f} s; optimize()")
         out["optimize_s"] = backend.optimize(COLLECTION)
         if kind == "edge":
             out["shard_info"] = backend.shard_info(COLLECTION)
         log(f"[{kind} N={n}] optimize {out['optimize_s']:.1f} s {out.get('shard_info', '')}")
 
-        plans = all_plans(backend, kind, args.ef, args.depth)
+        plans = all_plans(backend, kind, args)
         exact = {
             wname: [[ids[i] for i in exact_topk(vectors, q, w, 10)] for q in queries]
             for wname, w in WEIGHTINGS.items()
@@ -329,7 +362,9 @@ def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[st
     bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
     res: dict[str, Any] = {}
     for ef in args.ef_sweep:
-        s = Searcher(backend, bundle, COLLECTION, plan="fused", hnsw_ef=ef)
+        s = Searcher(
+            backend, bundle, COLLECTION, plan="fused", hnsw_ef=ef, oversampling=args.oversampling
+        )
         row: dict[str, Any] = {}
         times = []
         for wname, w in WEIGHTINGS.items():
@@ -384,6 +419,12 @@ def report(path: Path, plots: bool) -> str:
         m = r["machine"]
         lines.append(
             f"### {r['backend']}, N = {r['n']:,}"
+            + (
+                f", fused quantized {r['config']['quantization']} (oversampling "
+                f"{r['config']['oversampling']})"
+                if r["config"].get("quantization", "none") != "none"
+                else ""
+            )
             + (f" ({'/'.join(key.split('/')[2:])})" if key.count("/") > 1 else "")
         )
         lines.append("")
@@ -586,6 +627,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--latent-dim", type=int, default=32)
     ap.add_argument("--noise", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--quantization",
+        choices=["none", "int8"],
+        default="none",
+        help="create the collection with this quantization of fused (QDRANT_MM_QUANTIZATION)",
+    )
+    ap.add_argument(
+        "--oversampling",
+        type=float,
+        default=2.0,
+        help="quantized collections: Searcher's oversampling (QDRANT_MM_OVERSAMPLING)",
+    )
     ap.add_argument("--tag", default="", help="suffix of the result key (a variant)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--workdir", default=None, help="where the temporary stores go")

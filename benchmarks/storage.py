@@ -1,5 +1,5 @@
 """Bytes per product on disk and in memory, per backend; and what int8 scalar quantization of
-``fused`` would change on Edge.
+``fused`` changes on Edge.
 
 ``--n`` synthetic products (the vectors of ``benchmarks/fusion.py``: blip 256-d, clip 512-d,
 interrogator 512-d, fused 1280-d, plus a small payload) are written through the Backend
@@ -15,9 +15,10 @@ its own process and opened again in another one:
 Variants:
 
   edge            EdgeBackend as shipped
-  edge-int8       same, with int8 scalar quantization (quantile 0.99, kept in RAM) on ``fused``
-                  (an EdgeBackend subclass: the product code has no option for it yet)
-  edge-int8-cold  edge-int8, and the original float32 vectors left on disk (``Memory.Cold``)
+  edge-int8       same, with int8 scalar quantization (quantile 0.99, kept in RAM) on ``fused``:
+                  the collection as ``QDRANT_MM_QUANTIZATION=int8`` creates it
+  edge-int8-cold  edge-int8, and the original float32 vectors left on disk (``Memory.Cold``;
+                  an EdgeBackend subclass: the product has no option for that)
   local-disk      ``QdrantClientBackend.local(path)`` (qdrant-client local mode on SQLite)
 
 For the edge variants the shipped plan's recall@10 (against the exact numpy ranking) and p50
@@ -76,37 +77,39 @@ RAW_VECTOR_BYTES = 4 * 2 * sum(DIMS.values())  # channel vectors + fused, float3
 def open_variant(variant: str, path: Path) -> Any:
     if variant == "local-disk":
         return make_backend("local-disk", path)
-    if variant == "edge":
+    if variant in ("edge", "edge-int8"):  # the int8 variant is created quantized (seed_quant)
         return make_backend("edge", path)
-    return _quantized_edge(path, cold=variant.endswith("-cold"))
+    return _cold_edge(path)
 
 
-def _quantized_edge(path: Path, cold: bool) -> Any:
-    """EdgeBackend whose collections store ``fused`` with int8 scalar quantization: the change
-    the product would make in ``EdgeBackend._edge_config`` (a quantization option on the
-    VectorSpec of ``fused``)."""
+def seed_quant(variant: str) -> str | None:
+    """The quantization the variant's collection is created with (the product option)."""
+    return "int8" if "int8" in variant else None
+
+
+def _cold_edge(path: Path) -> Any:
+    """EdgeBackend whose collections leave every float32 vector on disk (``Memory.Cold``); the
+    int8 copy of ``fused`` (from the product's quantization option) stays in RAM."""
     from qdrant_mm.backends.edge import EdgeBackend
 
-    class QuantizedEdgeBackend(EdgeBackend):
+    class ColdEdgeBackend(EdgeBackend):
         def _edge_config(self, spec):
             qe = self._qe
             base = super()._edge_config(spec)
-            memory = qe.Memory.Cold if cold else None
-            vectors = {}
-            for name, p in base.vectors.items():
-                quant = None
-                if name == "fused":
-                    quant = qe.ScalarQuantizationConfig(
-                        qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned
-                    )
-                vectors[name] = qe.EdgeVectorParams(
-                    size=p.size, distance=p.distance, quantization_config=quant, memory=memory
+            vectors = {
+                name: qe.EdgeVectorParams(
+                    size=p.size,
+                    distance=p.distance,
+                    quantization_config=p.quantization_config,
+                    memory=qe.Memory.Cold,
                 )
+                for name, p in base.vectors.items()
+            }
             return qe.EdgeConfig(
                 vectors=vectors, optimizers=base.optimizers, hnsw_config=base.hnsw_config
             )
 
-    return QuantizedEdgeBackend(path)
+    return ColdEdgeBackend(path)
 
 
 # --- children: build, reopen ----------------------------------------------------------------
@@ -139,7 +142,11 @@ def child_build(variant: str, path: Path, args: argparse.Namespace) -> dict[str,
     before = _mem()
     backend = open_variant(variant, path)
     seed_s = seed_collection(
-        backend, COLLECTION, vectors, fake_bundle(tuple(DIMS[c] for c in CHANNELS)).model_ids()
+        backend,
+        COLLECTION,
+        vectors,
+        fake_bundle(tuple(DIMS[c] for c in CHANNELS)).model_ids(),
+        quantization=seed_quant(variant),
     )
     opt_s = backend.optimize(COLLECTION)
     gc.collect()

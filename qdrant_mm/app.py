@@ -54,6 +54,7 @@ class QdrantMM:
             collection or self.settings.collection,
             batch_size=batch_size or self.settings.batch_size,
             image_limits=self.image_limits,
+            quantization=self.settings.quantization,
         )
 
     def searcher(self, collection: str | None = None) -> Searcher:
@@ -65,6 +66,7 @@ class QdrantMM:
             plan=self.settings.search_plan,
             hnsw_ef=self.settings.hnsw_ef,
             exact_below=self.settings.exact_below,
+            oversampling=self.settings.oversampling,
             image_limits=self.image_limits,
         )
 

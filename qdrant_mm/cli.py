@@ -130,6 +130,8 @@ def sync(
         out.print(summary)
         if report.deletes_skipped:
             out.print(f"[yellow]deletes skipped:[/] {report.deletes_skipped}")
+        if report.quantization_note:
+            out.print(f"[yellow]quantization:[/] {report.quantization_note}")
         for f in report.failed:
             out.print(
                 f"[red]failed[/] {f.id if f.id is not None else '-'}: {f.reason}", highlight=False
@@ -451,6 +453,14 @@ def info(collection: Annotated[str | None, typer.Option()] = None) -> None:
         if physical:
             meta = read_collection_meta(mm.backend, physical)
             data["points"] = mm.backend.count(name)
+            if meta is not None:
+                # Chosen when the collection was created; QDRANT_MM_QUANTIZATION applies to the
+                # next collection created (first sync or sync --rebuild).
+                data["quantization"] = meta.quantization or "none"
+                if data["quantization"] != mm.settings.quantization:
+                    data["quantization_setting"] = (
+                        f"{mm.settings.quantization} (applies at the next `sync --rebuild`)"
+                    )
             data["meta"] = meta.model_dump() if meta else None
     out.print_json(json.dumps(data, default=str))
 

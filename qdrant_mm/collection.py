@@ -6,7 +6,14 @@ from datetime import datetime, timezone
 
 from qdrant_mm.backends.base import Backend
 from qdrant_mm.errors import QueryError
-from qdrant_mm.schema import CollectionMeta, check_compatible, collection_spec, load_meta, meta_key
+from qdrant_mm.schema import (
+    CollectionMeta,
+    check_compatible,
+    collection_spec,
+    load_meta,
+    meta_key,
+    normalize_quantization,
+)
 
 
 def new_physical_name(alias: str) -> str:
@@ -19,13 +26,19 @@ def read_collection_meta(backend: Backend, physical: str) -> CollectionMeta | No
 
 
 def create_physical(
-    backend: Backend, physical: str, model_ids: dict[str, str], dims: dict[str, int]
+    backend: Backend,
+    physical: str,
+    model_ids: dict[str, str],
+    dims: dict[str, int],
+    quantization: str | None = None,
 ) -> CollectionMeta:
-    """Create an empty collection and record its models; the metadata is written first so a
-    collection that exists always says what built it."""
-    meta = CollectionMeta(model_ids=model_ids, dims=dims)
+    """Create an empty collection and record its models (and the quantization of ``fused``:
+    ``"int8"``, or None / ``"none"``); the metadata is written first so a collection that exists
+    always says what built it."""
+    quant = normalize_quantization(quantization)
+    meta = CollectionMeta(model_ids=model_ids, dims=dims, quantization=quant)
     backend.write_meta(meta_key(physical), meta.model_dump())
-    backend.create_collection(physical, collection_spec(dims))
+    backend.create_collection(physical, collection_spec(dims, quantization=quant))
     return meta
 
 
@@ -47,12 +60,17 @@ def open_collection(
 
 
 def open_or_create(
-    backend: Backend, name: str, model_ids: dict[str, str], dims: dict[str, int]
+    backend: Backend,
+    name: str,
+    model_ids: dict[str, str],
+    dims: dict[str, int],
+    quantization: str | None = None,
 ) -> tuple[str, CollectionMeta]:
-    """Open ``name`` for writing, creating ``name--<time>`` behind the alias ``name`` if absent."""
+    """Open ``name`` for writing, creating ``name--<time>`` behind the alias ``name`` if absent
+    (with ``quantization``; an existing collection keeps the quantization it was created with)."""
     if backend.resolve(name) is None:
         physical = new_physical_name(name)
-        meta = create_physical(backend, physical, model_ids, dims)
+        meta = create_physical(backend, physical, model_ids, dims, quantization)
         backend.switch_alias(name, physical)
         return physical, meta
     return open_collection(backend, name, model_ids, dims)

@@ -6,17 +6,23 @@ Each product is one point with four named vectors:
 * ``fused``: ``concat(blip, clip, interrogator)`` (dot product). A query
   ``concat(α·q_blip, β·q_clip, γ·q_interrogator)`` scores ``α·cos_b + β·cos_c + γ·cos_i`` on it,
   exactly, in one search: see ``docs/search.md``.
+
+Optionally (``QDRANT_MM_QUANTIZATION=int8``) ``fused`` also gets an int8 scalar-quantized copy
+that HNSW searches use, rescoring their candidates with the float32 vectors. Quantization is a
+property of the collection, chosen when it is created and recorded in its metadata
+(``CollectionMeta.quantization``): a later sync keeps the collection as it is; ``sync --rebuild``
+creates a new one with the current setting.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from qdrant_mm.backends.base import CollectionSpec, VectorSpec
-from qdrant_mm.errors import SchemaMismatchError
+from qdrant_mm.backends.base import QUANTIZATIONS, CollectionSpec, Quantization, VectorSpec
+from qdrant_mm.errors import ConfigError, SchemaMismatchError
 from qdrant_mm.settings import CHANNELS
 
 SCHEMA_VERSION = 1
@@ -29,9 +35,27 @@ PAYLOAD_INDEXES = {
 }
 
 
-def collection_spec(dims: dict[str, int]) -> CollectionSpec:
+def normalize_quantization(value: str | None) -> Quantization | None:
+    """``None`` / ``"none"`` -> None; ``"int8"`` -> ``"int8"``; anything else is refused."""
+    if value is None or value == "none":
+        return None
+    if value in QUANTIZATIONS:
+        return value  # type: ignore[return-value]
+    raise ConfigError(f"unknown quantization {value!r}: use " + ", ".join(("none", *QUANTIZATIONS)))
+
+
+def collection_spec(dims: dict[str, int], quantization: str | None = None) -> CollectionSpec:
+    """The collection layout; ``quantization`` (``"int8"``, or None / ``"none"``) applies to the
+    ``fused`` vector only (the one the shipped plan searches)."""
     vectors = [VectorSpec(ch, dims[ch], "cosine") for ch in CHANNELS]
-    vectors.append(VectorSpec(FUSED, sum(dims[ch] for ch in CHANNELS), "dot"))
+    vectors.append(
+        VectorSpec(
+            FUSED,
+            sum(dims[ch] for ch in CHANNELS),
+            "dot",
+            quantization=normalize_quantization(quantization),
+        )
+    )
     return CollectionSpec(vectors=tuple(vectors), payload_indexes=dict(PAYLOAD_INDEXES))
 
 
@@ -49,6 +73,11 @@ class CollectionMeta(BaseModel):
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     calibration: dict[str, ChannelStats] | None = None
     points: int | None = Field(None, description="Points after the last sync (plan choice)")
+    quantization: Literal["int8"] | None = Field(
+        None,
+        description="Quantization of the fused vector, chosen when the collection was created"
+        " (None: float32 only); search asks for rescoring when it is set",
+    )
 
     def differences(self, model_ids: dict[str, str], dims: dict[str, int]) -> list[str]:
         diffs = []

@@ -8,6 +8,12 @@ scores are read back from the returned points' fused vectors.
 
 ``plan="union"`` adds a safety net: the engine also collects each active channel's nearest
 neighbours and rescores the union of all candidates exactly on ``fused``.
+
+A collection created with ``quantization="int8"`` (recorded in its metadata) has an int8 copy of
+``fused`` that HNSW searches use; the searcher then asks the engine to fetch ``oversampling x``
+the candidates with it and rescore them with the float32 vectors, so the scores returned are
+still the exact weighted scores. Exact searches and one-channel searches (on unquantized
+vectors) are unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from PIL import Image
 from pydantic import BaseModel
 from qdrant_client import models
 
-from qdrant_mm.backends.base import Backend, Hit, Prefetch, QueryPlan
+from qdrant_mm.backends.base import Backend, Hit, Prefetch, QuantizationSearch, QueryPlan
 from qdrant_mm.collection import open_collection
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import QueryError
@@ -76,10 +82,13 @@ class Searcher:
         hnsw_ef: int | None = 256,
         exact: bool = False,
         exact_below: int = 20_000,
+        oversampling: float = 2.0,
         image_limits: ImageLimits | None = None,
     ) -> None:
         if plan not in ("fused", "union"):
             raise QueryError(f"unknown search plan {plan!r}: use 'fused' or 'union'")
+        if not (np.isfinite(oversampling) and oversampling >= 1):
+            raise QueryError(f"oversampling must be a number >= 1, got {oversampling!r}")
         self.backend = backend
         self.models = models
         self.collection = collection
@@ -89,6 +98,7 @@ class Searcher:
         self.hnsw_ef = hnsw_ef
         self.exact = exact
         self.exact_below = exact_below
+        self.oversampling = float(oversampling)
         self.limits = image_limits or ImageLimits()
         self.profiles = ProfileStore(backend, collection)
         self._meta: CollectionMeta | None = None
@@ -196,12 +206,20 @@ class Searcher:
             prefetch = (Prefetch(FUSED, vector, depth),) + tuple(
                 Prefetch(ch, np.asarray(query[ch], dtype=np.float32), depth) for ch in active
             )
+        # A quantized fused vector: rescore with the float32 vectors (exact scores) after
+        # collecting oversampling x the candidates with the int8 ones (the recall).
+        quantization = (
+            QuantizationSearch(rescore=True, oversampling=self.oversampling)
+            if meta.quantization and not exact
+            else None
+        )
         plan = QueryPlan(
             using=FUSED,
             vector=vector,
             prefetch=prefetch,
             hnsw_ef=ef,
             exact=exact,
+            quantization=quantization,
             with_vectors=(FUSED,),
             **page,
         )

@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     exact_below: int = Field(
         20_000, ge=0, description="Collections up to this many points are searched exactly"
     )
+    quantization: Literal["none", "int8"] = Field(
+        "none",
+        description="int8: new collections store an int8 scalar-quantized copy of the fused"
+        " vector (applies when a collection is created: first sync or sync --rebuild)",
+    )
+    oversampling: float = Field(
+        2.0,
+        ge=1.0,
+        le=100.0,
+        description="Quantized collections: candidates fetched per result before rescoring",
+    )
 
     # --- images ------------------------------------------------------------------------------
     image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
@@ -131,7 +142,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("image_timeout", "qdrant_timeout")
+    @field_validator("image_timeout", "qdrant_timeout", "oversampling")
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):

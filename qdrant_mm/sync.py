@@ -37,7 +37,7 @@ from qdrant_mm.errors import ImageLoadError
 from qdrant_mm.fusion import fuse_document
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes, resolve_image_ref
 from qdrant_mm.retry import retrying
-from qdrant_mm.schema import FUSED, meta_key
+from qdrant_mm.schema import FUSED, CollectionMeta, meta_key, normalize_quantization
 from qdrant_mm.settings import CHANNELS
 
 HASH_FIELDS = ("product_id", "content_hash", "payload_hash")
@@ -62,6 +62,8 @@ class SyncReport(BaseModel):
     deletes_skipped: str | None = None
     rebuilt: bool = False
     calibrated: bool = False
+    quantization: str | None = None  # of the collection synced (chosen when it was created)
+    quantization_note: str | None = None  # set when the setting differs from the collection
 
     @property
     def ok(self) -> bool:
@@ -90,7 +92,12 @@ class _Work:
 
 
 class Syncer:
-    """Sync a catalog into ``collection`` on ``backend`` with the models of ``models``."""
+    """Sync a catalog into ``collection`` on ``backend`` with the models of ``models``.
+
+    ``quantization`` (``"int8"``, or None / ``"none"``) is the quantization of ``fused`` for a
+    collection this sync *creates* (the first sync, or ``rebuild=True``); an existing
+    collection keeps the one it was created with (the report says so when they differ).
+    """
 
     def __init__(
         self,
@@ -103,8 +110,10 @@ class Syncer:
         http_client: httpx.Client | None = None,
         retry_attempts: int = 5,
         retry_initial_wait: float = 0.2,
+        quantization: str | None = None,
     ) -> None:
         self.backend = backend
+        self.quantization = normalize_quantization(quantization)
         self.models = models
         self.collection = collection
         self.batch_size = batch_size
@@ -135,9 +144,18 @@ class Syncer:
         )
 
         if rebuild:
-            physical = self._rebuild_target(model_ids, dims)
+            physical, meta = self._rebuild_target(model_ids, dims)
         else:
-            physical, _ = open_or_create(self.backend, self.collection, model_ids, dims)
+            physical, meta = open_or_create(
+                self.backend, self.collection, model_ids, dims, self.quantization
+            )
+        report.quantization = meta.quantization
+        if meta.quantization != self.quantization:
+            report.quantization_note = (
+                f"the collection was created with quantization {meta.quantization or 'none'};"
+                f" the setting ({self.quantization or 'none'}) applies when a collection is"
+                " created: run `sync --rebuild` to apply it"
+            )
 
         stored = {
             pl["product_id"]: (pid, pl.get("content_hash"), pl.get("payload_hash"))
@@ -346,8 +364,11 @@ class Syncer:
     def _build_key(self) -> str:
         return f"build:{self.collection}"
 
-    def _rebuild_target(self, model_ids: dict[str, str], dims: dict[str, int]) -> str:
-        """A fresh collection for ``--rebuild``; an interrupted rebuild is resumed."""
+    def _rebuild_target(
+        self, model_ids: dict[str, str], dims: dict[str, int]
+    ) -> tuple[str, CollectionMeta]:
+        """A fresh collection for ``--rebuild``; an interrupted rebuild is resumed (when it was
+        started with the same models, dims and quantization)."""
         pending = self.backend.read_meta(self._build_key())
         if pending:
             physical = pending["collection"]
@@ -357,14 +378,15 @@ class Syncer:
                 and meta is not None
                 and meta.get("model_ids") == model_ids
                 and meta.get("dims") == dims
+                and meta.get("quantization") == self.quantization
             ):
-                return physical
+                return physical, CollectionMeta.model_validate(meta)
             if self.backend.resolve(physical) == physical:
                 self.backend.delete_collection(physical)
         physical = new_physical_name(self.collection)
         self.backend.write_meta(self._build_key(), {"collection": physical})
-        create_physical(self.backend, physical, model_ids, dims)
-        return physical
+        meta = create_physical(self.backend, physical, model_ids, dims, self.quantization)
+        return physical, meta
 
     def _finish_rebuild(self, physical: str) -> None:
         existing = self.backend.resolve(self.collection)

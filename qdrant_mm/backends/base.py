@@ -21,13 +21,24 @@ from qdrant_client import models
 
 Distance = Literal["cosine", "dot"]
 PayloadIndexType = Literal["keyword", "float", "integer"]
+Quantization = Literal["int8"]
+QUANTIZATIONS: tuple[str, ...] = ("int8",)
+#: Scalar quantization parameters every backend uses for ``quantization="int8"``: values are
+#: clipped to this quantile of the vector components before mapping them to int8, and the
+#: quantized vectors are kept in RAM (the float32 originals stay where they were, for rescoring).
+INT8_QUANTILE = 0.99
 
 
 @dataclass(frozen=True)
 class VectorSpec:
+    """A named vector. ``quantization="int8"`` stores a scalar-quantized int8 copy beside the
+    float32 vector (quantile :data:`INT8_QUANTILE`, in RAM); HNSW searches then score with it
+    and, when the query asks for it (:class:`QuantizationSearch`), rescore with the originals."""
+
     name: str
     dim: int
     distance: Distance
+    quantization: Quantization | None = None
 
 
 @dataclass(frozen=True)
@@ -70,13 +81,29 @@ class Prefetch:
 
 
 @dataclass(frozen=True)
+class QuantizationSearch:
+    """How a search uses a quantized vector.
+
+    ``rescore``: score the candidates found with the quantized vectors again with the original
+    float32 vectors, so the returned scores are exact; ``oversampling``: collect
+    ``oversampling x limit`` candidates with the quantized vectors before rescoring (recovers
+    the recall that quantization loses). Ignored for vectors that are not quantized, for exact
+    searches (they use the originals) and by qdrant-client's local mode (always exact).
+    """
+
+    rescore: bool = True
+    oversampling: float | None = None
+
+
+@dataclass(frozen=True)
 class QueryPlan:
     """What to ask the engine for.
 
     The engine ranks by the dot product of ``vector`` with the named vector ``using`` over the
     points that pass ``filter``. With ``prefetch`` empty this is one (HNSW or exact) search; with
     prefetches the engine first collects their candidates (each restricted by ``filter``) and
-    then rescores that union exactly on ``using`` (the safety-net plan).
+    then rescores that union exactly on ``using`` (the safety-net plan). ``quantization``
+    applies to the searches on a quantized vector (None: the engine's defaults).
     """
 
     using: str
@@ -87,6 +114,7 @@ class QueryPlan:
     prefetch: tuple[Prefetch, ...] = ()
     hnsw_ef: int | None = None
     exact: bool = False
+    quantization: QuantizationSearch | None = None
     with_payload: bool = True
     with_vectors: tuple[str, ...] = ()
 

@@ -18,7 +18,8 @@ Native in Edge (used as is):
   vectors and scores are exactly what a Qdrant server returns), payload storage, keyword /
   float / integer payload indexes, every filter qdrant-mm uses (converted by
   :mod:`qdrant_mm.backends.filters_edge`), nearest-neighbour queries with limit / offset /
-  ``hnsw_ef`` / ``exact``, Query-API prefetch + rescore, scroll, count, retrieve, delete,
+  ``hnsw_ef`` / ``exact``, Query-API prefetch + rescore, scalar (int8) quantization of a
+  named vector with rescore / oversampling per query, scroll, count, retrieve, delete,
   a write-ahead log (writes survive a crash without ``close()``), and ``optimize()``
   (segment merge + HNSW build).
 
@@ -63,6 +64,12 @@ Quirks of qdrant-edge-py 0.9 found while writing this (kept here for whoever upg
     ``SearchParams(exact=True)`` on the outer request it is exact. We always send that.
   * ``EdgeShard.retrieve`` needs ``with_payload`` and ``with_vector`` positionally; ids come
     back as ``uuid.UUID``; missing ids are skipped, duplicates collapsed.
+  * A quantized vector is only used by segments that ``optimize()`` has given an HNSW index;
+    a segment below the indexing threshold is scanned with the float32 vectors (exact scores
+    whatever the request). Where it is used, Edge's default is *not* to rescore: the scores
+    returned are the int8 approximations, not the float32 scores. ``QueryPlan.quantization``
+    must ask for ``rescore`` to get exact scores; ``exact=True`` searches ignore the
+    quantized vectors.
   * Errors are plain ``Exception`` (``ValueError`` for a malformed UUID); they are mapped to
     :class:`~qdrant_mm.errors.QueryError` (bad query input) or ``BackendError``.
   * A ``FieldCondition`` with no condition matches nothing in Edge; Qdrant rejects it, and so
@@ -91,9 +98,12 @@ import numpy as np
 from qdrant_client import models
 
 from qdrant_mm.backends.base import (
+    INT8_QUANTILE,
+    QUANTIZATIONS,
     CollectionSpec,
     Hit,
     PointRecord,
+    QuantizationSearch,
     QueryPlan,
     StoredPoint,
 )
@@ -465,10 +475,13 @@ class EdgeBackend:
 
     def shard_info(self, collection: str) -> dict[str, Any]:
         """Edge's view of a collection (extra to the protocol): points, segments, indexed
-        vectors and payload indexes."""
-        with self._use(self._handle(collection), collection, "info", BackendError) as shard:
+        vectors, payload indexes, and the quantization of each quantized named vector as the
+        shard's persisted config states it (e.g. ``{"fused": {"scalar": {"type": "int8", ...}}}``).
+        """
+        handle = self._handle(collection)
+        with self._use(handle, collection, "info", BackendError) as shard:
             info = shard.info()
-            return {
+            out = {
                 "points": int(info.points_count),
                 "segments": int(info.segments_count),
                 "indexed_vectors": int(info.indexed_vectors_count),
@@ -476,6 +489,18 @@ class EdgeBackend:
                     k: str(v.data_type).rsplit(".", 1)[-1] for k, v in info.payload_schema.items()
                 },
             }
+        config_path = self._collection_dir(handle.name) / "edge_config.json"
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot read the Edge config {config_path}: {exc}") from exc
+        vectors = config.get("vectors") if isinstance(config, dict) else None
+        out["quantization"] = {
+            name: params["quantization_config"]
+            for name, params in (vectors or {}).items()
+            if isinstance(params, dict) and params.get("quantization_config")
+        }
+        return out
 
     def flush(self) -> None:
         """Flush every open shard to disk (``close()`` does it too)."""
@@ -587,7 +612,18 @@ class EdgeBackend:
                 raise BackendError(f"named vector {v.name!r}: unknown distance {v.distance!r}")
             if int(v.dim) < 1:
                 raise BackendError(f"named vector {v.name!r}: dimension must be >= 1, got {v.dim}")
-            vectors[v.name] = qe.EdgeVectorParams(size=int(v.dim), distance=distances[v.distance])
+            quantization = None
+            if v.quantization is not None:
+                if v.quantization not in QUANTIZATIONS:
+                    raise BackendError(
+                        f"named vector {v.name!r}: unknown quantization {v.quantization!r}"
+                    )
+                quantization = qe.ScalarQuantizationConfig(
+                    qe.ScalarType.Int8, quantile=INT8_QUANTILE, memory=qe.Memory.Pinned
+                )
+            vectors[v.name] = qe.EdgeVectorParams(
+                size=int(v.dim), distance=distances[v.distance], quantization_config=quantization
+            )
         kwargs: dict[str, Any] = {"vectors": vectors}
         if self._indexing_threshold_kb is not None:
             kwargs["optimizers"] = qe.EdgeOptimizersConfig(
@@ -624,13 +660,18 @@ class EdgeBackend:
         flt = to_edge_filter(plan.filter, qe)
         with_vector: Any = list(plan.with_vectors) if plan.with_vectors else False
         nearest = qe.Query.Nearest(_query_vector(plan.vector), using=plan.using)
+        params = qe.SearchParams(
+            hnsw_ef=plan.hnsw_ef,
+            exact=plan.exact,
+            quantization=_quantization_params(plan.quantization, qe),
+        )
         if not plan.prefetch:
             return qe.QueryRequest(
                 limit=plan.limit,
                 offset=plan.offset,
                 query=nearest,
                 filter=flt,
-                params=qe.SearchParams(hnsw_ef=plan.hnsw_ef, exact=plan.exact),
+                params=params,
                 with_vector=with_vector,
                 with_payload=plan.with_payload,
             )
@@ -644,7 +685,7 @@ class EdgeBackend:
                 qe.Prefetch(
                     limit=p.limit,
                     query=qe.Query.Nearest(_query_vector(p.vector), using=p.using),
-                    params=qe.SearchParams(hnsw_ef=plan.hnsw_ef, exact=plan.exact),
+                    params=params,
                     filter=flt,
                 )
             )
@@ -741,6 +782,17 @@ def _point_id(pid: Any) -> str | int:
     if isinstance(pid, (int, np.integer)) and not isinstance(pid, bool) and pid >= 0:
         return int(pid)
     raise BackendError(f"point id {pid!r} is neither a UUID nor an unsigned integer")
+
+
+def _quantization_params(q: QuantizationSearch | None, qe: Any) -> Any:
+    if q is None:
+        return None
+    if q.oversampling is not None and not (np.isfinite(q.oversampling) and q.oversampling >= 1):
+        raise QueryError(f"oversampling must be a number >= 1, got {q.oversampling!r}")
+    return qe.QuantizationSearchParams(
+        rescore=bool(q.rescore),
+        oversampling=float(q.oversampling) if q.oversampling is not None else None,
+    )
 
 
 def _query_vector(vec: Any) -> list[float]:

@@ -3,6 +3,11 @@
 Metadata documents (collection schema, weight profiles) live as payload-only points in one
 sidecar collection, :data:`META_COLLECTION`, so that every process connected to the same Qdrant
 sees them. Aliases are Qdrant's own.
+
+A vector with ``quantization="int8"`` gets Qdrant's scalar quantization (int8, quantile 0.99,
+``always_ram``). Searches send ``QueryPlan.quantization`` as ``SearchParams.quantization`` on a
+server; local mode stores the quantization config but searches exactly (brute force on the
+float32 vectors), so it never sends search parameters.
 """
 
 from __future__ import annotations
@@ -15,7 +20,17 @@ from typing import Any
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from qdrant_mm.backends.base import CollectionSpec, Hit, PointRecord, QueryPlan, StoredPoint
+from qdrant_mm.backends.base import (
+    INT8_QUANTILE,
+    CollectionSpec,
+    Hit,
+    PointRecord,
+    QuantizationSearch,
+    QueryPlan,
+    StoredPoint,
+    VectorSpec,
+)
+from qdrant_mm.errors import BackendError, QueryError
 
 META_COLLECTION = "qdrant_mm_meta"
 _META_NS = uuid.UUID("0d7c4a55-2b61-4f0e-8f7c-3f1f0b6c9e21")
@@ -34,6 +49,29 @@ def _meta_id(key: str) -> str:
 
 def _as_list(v: np.ndarray | Sequence[float]) -> list[float]:
     return np.asarray(v, dtype=np.float32).tolist()
+
+
+def _vector_params(v: VectorSpec) -> models.VectorParams:
+    quantization = None
+    if v.quantization == "int8":
+        quantization = models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8, quantile=INT8_QUANTILE, always_ram=True
+            )
+        )
+    elif v.quantization is not None:
+        raise BackendError(f"named vector {v.name!r}: unknown quantization {v.quantization!r}")
+    return models.VectorParams(
+        size=v.dim, distance=_DISTANCE[v.distance], quantization_config=quantization
+    )
+
+
+def _quantization_params(q: QuantizationSearch | None) -> models.QuantizationSearchParams | None:
+    if q is None:
+        return None
+    if q.oversampling is not None and not (np.isfinite(q.oversampling) and q.oversampling >= 1):
+        raise QueryError(f"oversampling must be a number >= 1, got {q.oversampling!r}")
+    return models.QuantizationSearchParams(rescore=q.rescore, oversampling=q.oversampling)
 
 
 def _vectors(raw: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -66,10 +104,7 @@ class QdrantClientBackend:
     def create_collection(self, collection: str, spec: CollectionSpec) -> None:
         self.client.create_collection(
             collection,
-            vectors_config={
-                v.name: models.VectorParams(size=v.dim, distance=_DISTANCE[v.distance])
-                for v in spec.vectors
-            },
+            vectors_config={v.name: _vector_params(v) for v in spec.vectors},
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # local mode: "payload indexes have no effect"
@@ -200,7 +235,11 @@ class QdrantClientBackend:
         return self.client.count(collection, count_filter=filter, exact=True).count
 
     def query(self, collection: str, plan: QueryPlan) -> list[Hit]:
-        params = models.SearchParams(hnsw_ef=plan.hnsw_ef, exact=plan.exact)
+        params = models.SearchParams(
+            hnsw_ef=plan.hnsw_ef,
+            exact=plan.exact,
+            quantization=_quantization_params(plan.quantization),
+        )
         prefetch = [
             models.Prefetch(
                 query=_as_list(p.vector),

@@ -1,0 +1,361 @@
+"""int8 scalar quantization of ``fused`` (``QDRANT_MM_QUANTIZATION=int8``), end to end.
+
+Quantization is a property of a collection, chosen when it is created and recorded in its
+metadata; searches on a quantized collection ask the engine to rescore with the float32 vectors
+(after oversampling), so the scores returned stay the exact weighted scores.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+from typer.testing import CliRunner
+
+from qdrant_mm.app import QdrantMM
+from qdrant_mm.backends.base import PointRecord, QuantizationSearch, QueryPlan
+from qdrant_mm.backends.edge import EdgeBackend
+from qdrant_mm.backends.qdrant_client_backend import QdrantClientBackend
+from qdrant_mm.catalog import point_id
+from qdrant_mm.collection import create_physical, read_collection_meta
+from qdrant_mm.errors import ConfigError, QueryError
+from qdrant_mm.fusion import fuse_document
+from qdrant_mm.schema import FUSED, collection_spec
+from qdrant_mm.search import Searcher
+from qdrant_mm.settings import CHANNELS, load_settings
+from qdrant_mm.sync import Syncer
+from qdrant_mm.weights import Weights
+from tests.backends import backend, collection_name  # noqa: F401 (fixtures)
+from tests.fakes import fake_bundle
+from tests.helpers import product_rows, write_catalog
+
+WEIGHTINGS = ["1,1,1", "0.5,0.5,0", "0.7,0.2,0.1", "0.2,0.3,0.5"]
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+# --- settings and layout ---------------------------------------------------------------------
+def test_settings_default_off_and_validated(monkeypatch):
+    for var in ("QDRANT_MM_QUANTIZATION", "QDRANT_MM_OVERSAMPLING"):
+        monkeypatch.delenv(var, raising=False)
+    s = load_settings(_env_file=None)
+    assert (s.quantization, s.oversampling) == ("none", 2.0)
+    monkeypatch.setenv("QDRANT_MM_QUANTIZATION", "int8")
+    monkeypatch.setenv("QDRANT_MM_OVERSAMPLING", "3")
+    s = load_settings(_env_file=None)
+    assert (s.quantization, s.oversampling) == ("int8", 3.0)
+    monkeypatch.setenv("QDRANT_MM_QUANTIZATION", "int4")
+    with pytest.raises(ConfigError, match="QDRANT_MM_QUANTIZATION"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("QDRANT_MM_QUANTIZATION", "none")
+    monkeypatch.setenv("QDRANT_MM_OVERSAMPLING", "0.5")
+    with pytest.raises(ConfigError, match="QDRANT_MM_OVERSAMPLING"):
+        load_settings(_env_file=None)
+
+
+def test_collection_spec_quantizes_fused_only():
+    dims = {"blip": 4, "clip": 6, "interrogator": 6}
+    for off in (None, "none"):
+        assert all(v.quantization is None for v in collection_spec(dims, off).vectors)
+    spec = collection_spec(dims, quantization="int8")
+    assert {v.name: v.quantization for v in spec.vectors} == {
+        "blip": None,
+        "clip": None,
+        "interrogator": None,
+        FUSED: "int8",
+    }
+    with pytest.raises(ConfigError, match="unknown quantization"):
+        collection_spec(dims, quantization="binary")
+
+
+def test_searcher_refuses_bad_oversampling():
+    local = QdrantClientBackend(QdrantClient(":memory:"), "local")
+    with pytest.raises(QueryError, match="oversampling"):
+        Searcher(local, fake_bundle(), "x", oversampling=0.5)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def configured_quantization(backend, physical: str):  # noqa: F811
+    """What the engine says the fused vector's quantization is (None: not quantized)."""
+    if isinstance(backend, EdgeBackend):
+        return backend.shard_info(physical)["quantization"].get(FUSED)
+    params = backend.client.get_collection(physical).config.params.vectors
+    q = params[FUSED].quantization_config
+    return q.model_dump(exclude_none=True, mode="json") if q is not None else None
+
+
+def stored_vectors(backend, physical):  # noqa: F811
+    ids = [pid for pid, _ in backend.scroll_payload(physical, ["product_id"])]
+    points = backend.retrieve(physical, ids, CHANNELS)
+    names = [p.payload["product_id"] for p in points]
+    return names, {ch: np.stack([p.vectors[ch] for p in points]) for ch in CHANNELS}
+
+
+def exact_scores(vectors, q, w: Weights) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    per = {ch: vectors[ch] @ q[ch] for ch in CHANNELS}
+    return sum(getattr(w, ch) * per[ch] for ch in CHANNELS), per
+
+
+def spy_plans(backend):  # noqa: F811
+    plans: list[QueryPlan] = []
+    real = backend.query
+
+    def spy(collection, plan):
+        plans.append(plan)
+        return real(collection, plan)
+
+    backend.query = spy
+    return plans
+
+
+# --- sync + search on every backend -----------------------------------------------------------
+def test_quantized_collection_via_sync_searches_exactly(tmp_path, backend, collection_name):  # noqa: F811
+    bundle = fake_bundle()
+    cat = write_catalog(tmp_path, product_rows(40))
+    report = Syncer(backend, bundle, collection_name, quantization="int8").sync(cat)
+    assert report.ok and report.added == 40
+    assert (report.quantization, report.quantization_note) == ("int8", None)
+
+    physical = backend.resolve(collection_name)
+    meta = read_collection_meta(backend, physical)
+    assert meta.quantization == "int8" and meta.points == 40
+    assert configured_quantization(backend, physical) == {
+        "scalar": {"type": "int8", "quantile": 0.99}
+        | ({"memory": "pinned"} if backend.name == "edge" else {"always_ram": True})
+    }
+
+    names, vectors = stored_vectors(backend, physical)
+    searcher = Searcher(backend, bundle, collection_name)
+    plans = spy_plans(backend)
+    rng = np.random.default_rng(0)
+    for wtext in WEIGHTINGS:
+        w = Weights.parse(wtext)
+        q = {ch: unit(rng.standard_normal(bundle.dims()[ch])) for ch in CHANNELS}
+        score, per = exact_scores(vectors, q, w)
+        order = np.argsort(-score, kind="stable")
+
+        # 40 points <= exact_below: an exact search, the brute-force top-10.
+        hits = searcher.search_vectors(q, w, limit=10)
+        assert plans[-1].exact and plans[-1].quantization is None
+        assert [h.id for h in hits] == [names[i] for i in order[:10]]
+        for h, i in zip(hits, order[:10], strict=True):
+            assert h.score == pytest.approx(score[i], abs=1e-5)
+
+        # Forced HNSW: the quantized search, rescored (scores exact for the ids returned).
+        searcher.exact_below = 0
+        hits = searcher.search_vectors(q, w, limit=10)
+        searcher.exact_below = 20_000
+        assert not plans[-1].exact
+        assert plans[-1].quantization == QuantizationSearch(rescore=True, oversampling=2.0)
+        assert [h.id for h in hits] == [names[i] for i in order[:10]]  # 40 points: full scan
+        for h in hits:
+            i = names.index(h.id)
+            assert h.score == pytest.approx(score[i], abs=1e-5)
+            for ch in CHANNELS:
+                assert h.scores[ch] == pytest.approx(per[ch][i], abs=1e-5)
+
+    # The union plan and one-channel weightings work on a quantized collection too.
+    searcher.plan, searcher.exact_below = "union", 0
+    q = {ch: unit(rng.standard_normal(bundle.dims()[ch])) for ch in CHANNELS}
+    w = Weights.parse("0.3,0.3,0.4")
+    score, _ = exact_scores(vectors, q, w)
+    hits = searcher.search_vectors(q, w, limit=5)
+    assert plans[-1].quantization == QuantizationSearch(rescore=True, oversampling=2.0)
+    assert [h.id for h in hits] == [names[i] for i in np.argsort(-score, kind="stable")[:5]]
+    hits = searcher.search_vectors(q, Weights.parse("0,1,0"), limit=5)
+    assert plans[-1].using == "clip" and plans[-1].quantization is None
+    assert hits[0].score == pytest.approx(float(np.max(vectors["clip"] @ q["clip"])), abs=1e-5)
+
+
+def test_unquantized_collection_sends_no_quantization(tmp_path, backend, collection_name):  # noqa: F811
+    bundle = fake_bundle()
+    report = Syncer(backend, bundle, collection_name).sync(write_catalog(tmp_path, product_rows(8)))
+    assert report.quantization is None
+    physical = backend.resolve(collection_name)
+    assert read_collection_meta(backend, physical).quantization is None
+    assert configured_quantization(backend, physical) is None
+    searcher = Searcher(backend, bundle, collection_name, exact_below=0)
+    plans = spy_plans(backend)
+    q = {ch: unit(np.ones(bundle.dims()[ch])) for ch in CHANNELS}
+    assert searcher.search_vectors(q, Weights.parse("1,1,1"), limit=3)
+    assert plans[-1].quantization is None
+
+
+def test_quantization_is_chosen_at_creation_and_applied_by_rebuild(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
+    bundle = fake_bundle()
+    cat = write_catalog(tmp_path, product_rows(10))
+    Syncer(backend, bundle, collection_name).sync(cat)
+    first = backend.resolve(collection_name)
+
+    # A plain sync with the setting changed keeps the collection as it is, and says so.
+    report = Syncer(backend, bundle, collection_name, quantization="int8").sync(cat)
+    assert report.ok and report.unchanged == 10
+    assert report.quantization is None and "sync --rebuild" in report.quantization_note
+    assert backend.resolve(collection_name) == first
+    assert read_collection_meta(backend, first).quantization is None
+
+    # --rebuild creates a new collection with the current setting.
+    report = Syncer(backend, bundle, collection_name, quantization="int8").sync(cat, rebuild=True)
+    assert report.ok and report.quantization == "int8" and report.quantization_note is None
+    second = backend.resolve(collection_name)
+    assert second != first
+    assert read_collection_meta(backend, second).quantization == "int8"
+    assert configured_quantization(backend, second)["scalar"]["type"] == "int8"
+    hits = Searcher(backend, bundle, collection_name).search("product", limit=3)
+    assert len(hits.hits) == 3
+
+
+def test_settings_flow_through_the_app(tmp_path, backend, collection_name):  # noqa: F811
+    settings = load_settings(_env_file=None, quantization="int8", oversampling=3.0)
+    mm = QdrantMM(settings, backend=backend, models=fake_bundle())
+    mm.syncer(collection_name).sync(write_catalog(tmp_path, product_rows(6)))
+    physical = backend.resolve(collection_name)
+    assert read_collection_meta(backend, physical).quantization == "int8"
+    searcher = mm.searcher(collection_name)
+    searcher.exact_below = 0
+    plans = spy_plans(backend)
+    searcher.search("product", weights="1,1,1", limit=2)
+    assert plans[-1].quantization == QuantizationSearch(rescore=True, oversampling=3.0)
+
+
+def test_info_shows_the_collections_quantization(tmp_path, monkeypatch):
+    from qdrant_mm.cli import app
+
+    store = tmp_path / "data"
+    with EdgeBackend(store / "edge") as edge:  # where QDRANT_MM_QDRANT_PATH puts Edge
+        Syncer(edge, fake_bundle(), "products", quantization="int8").sync(
+            write_catalog(tmp_path, product_rows(3))
+        )
+    monkeypatch.setenv("QDRANT_MM_BACKEND", "edge")
+    monkeypatch.setenv("QDRANT_MM_QDRANT_PATH", str(store))
+    monkeypatch.setenv("QDRANT_MM_QUANTIZATION", "int8")
+    runner = CliRunner()
+    res = runner.invoke(app, ["info"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert '"quantization": "int8"' in res.output and "quantization_setting" not in res.output
+    monkeypatch.setenv("QDRANT_MM_QUANTIZATION", "none")
+    res = runner.invoke(app, ["info"], catch_exceptions=False)
+    assert '"quantization": "int8"' in res.output
+    assert "none (applies at the next `sync --rebuild`)" in res.output
+
+
+# --- Edge with an HNSW index: the quantized vectors are really used ---------------------------
+def test_edge_hnsw_on_quantized_fused_rescored_scores_are_exact(tmp_path):
+    bundle = fake_bundle()
+    dims = bundle.dims()
+    n = 2000
+    rng = np.random.default_rng(1)
+    latent = rng.standard_normal((n, 12))
+    vectors = {
+        ch: unit(latent @ rng.standard_normal((12, dims[ch])) + rng.standard_normal((n, dims[ch])))
+        for ch in CHANNELS
+    }
+    fused = fuse_document(vectors)
+    ids = [f"sku-{i}" for i in range(n)]
+    with EdgeBackend(tmp_path / "e", indexing_threshold_kb=1, full_scan_threshold_kb=1) as edge:
+        create_physical(edge, "c", bundle.model_ids(), dims, quantization="int8")
+        edge.upsert(
+            "c",
+            [
+                PointRecord(
+                    point_id(ids[i]),
+                    {**{ch: vectors[ch][i] for ch in CHANNELS}, FUSED: fused[i]},
+                    {"product_id": ids[i]},
+                )
+                for i in range(n)
+            ],
+        )
+        edge.optimize("c")
+        info = edge.shard_info("c")
+        assert info["indexed_vectors"] >= n  # HNSW built, so the int8 vectors are used
+        assert info["quantization"] == {
+            FUSED: {"scalar": {"type": "int8", "quantile": 0.99, "memory": "pinned"}}
+        }
+
+        searcher = Searcher(edge, bundle, "c", exact_below=0)
+        plans = spy_plans(edge)
+        recalls, raw_errors = [], []
+        for j, wtext in enumerate(WEIGHTINGS * 2):
+            w = Weights.parse(wtext)
+            q = {ch: unit(rng.standard_normal(dims[ch])) for ch in CHANNELS}
+            score, per = exact_scores(vectors, q, w)
+            top = set(np.argsort(-score)[:10].tolist())
+            hits = searcher.search_vectors(q, w, limit=10)
+            assert plans[-1].quantization == QuantizationSearch(rescore=True, oversampling=2.0)
+            got = [ids.index(h.id) for h in hits]
+            recalls.append(len(top & set(got)) / 10)
+            for h, i in zip(hits, got, strict=True):
+                assert h.score == pytest.approx(score[i], abs=1e-5)  # rescored: exact
+                for ch in CHANNELS:
+                    assert h.scores[ch] == pytest.approx(per[ch][i], abs=1e-5)
+            assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+            # The same request without rescoring returns the int8 approximations: proof that
+            # the engine searched the quantized vectors.
+            plan = plans[-1]
+            raw = edge.query("c", _replace(plan, QuantizationSearch(rescore=False)))
+            raw_errors += [abs(h.score - score[ids.index(h.payload["product_id"])]) for h in raw]
+            if j == 0:  # exact searches ignore the quantized vectors
+                exact = edge.query("c", _replace(plan, None, exact=True))
+                order = np.argsort(-score, kind="stable")[:10]
+                assert [h.payload["product_id"] for h in exact] == [ids[i] for i in order]
+                for h, i in zip(exact, order, strict=True):
+                    assert h.score == pytest.approx(score[i], abs=1e-5)
+        assert max(raw_errors) > 1e-3
+        assert np.mean(recalls) >= 0.95
+
+
+def _replace(plan: QueryPlan, quantization, **changes) -> QueryPlan:
+    from dataclasses import replace
+
+    return replace(plan, quantization=quantization, **changes)
+
+
+# --- server wiring (qdrant-client against a server), checked on the requests it sends ----------
+def test_server_backend_sends_scalar_quantization_and_search_params():
+    client = QdrantClient(":memory:")
+    server = QdrantClientBackend(client, "server")  # in-memory engine, server code path
+    calls: dict[str, list] = {"create": [], "query": []}
+    real_create, real_query = client.create_collection, client.query_points
+
+    def create(name, **k):
+        calls["create"].append((name, k))
+        return real_create(name, **k)
+
+    def query(*a, **k):
+        calls["query"].append(k)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # local engine: "search_params has no effect"
+            return real_query(*a, **k)
+
+    client.create_collection, client.query_points = create, query
+    bundle = fake_bundle()
+    create_physical(server, "c", bundle.model_ids(), bundle.dims(), quantization="int8")
+    vp = dict(calls["create"])["c"]["vectors_config"]
+    assert vp["blip"].quantization_config is None
+    assert vp[FUSED].quantization_config == models.ScalarQuantization(
+        scalar=models.ScalarQuantizationConfig(
+            type=models.ScalarType.INT8, quantile=0.99, always_ram=True
+        )
+    )
+    vec = np.ones(sum(bundle.dims().values()), dtype=np.float32)
+    server.query(
+        "c",
+        QueryPlan(FUSED, vec, limit=5, hnsw_ef=64, quantization=QuantizationSearch(True, 2.0)),
+    )
+    assert calls["query"][-1]["search_params"] == models.SearchParams(
+        hnsw_ef=64,
+        exact=False,
+        quantization=models.QuantizationSearchParams(rescore=True, oversampling=2.0),
+    )
+    server.query("c", QueryPlan(FUSED, vec, limit=5, exact=True))
+    assert calls["query"][-1]["search_params"].quantization is None
+    with pytest.raises(QueryError, match="oversampling"):
+        server.query("c", QueryPlan(FUSED, vec, limit=5, quantization=QuantizationSearch(True, 0)))
