@@ -146,9 +146,24 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
             yield lineno, obj, None
 
 
+def _iter_json_array(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """A ``.json`` file holding one array of product objects (positions count from 1)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(data, list):
+        raise CatalogError(f"{path}: a .json catalog must hold an array of product objects")
+    for pos, obj in enumerate(data, start=1):
+        if isinstance(obj, dict):
+            yield pos, obj, None
+        else:
+            yield pos, None, f"item {pos}: expected a JSON object"
+
+
 def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     with path.open("r", encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
         if not reader.fieldnames:
             raise CatalogError(f"{path}: CSV has no header row")
         if "id" not in [f.strip() for f in reader.fieldnames]:
@@ -161,6 +176,14 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | No
             yield lineno, {k.strip(): (v if v != "" else None) for k, v in row.items()}, None
 
 
+def _loose_id(raw: Any) -> str | None:
+    """The product id of a row that may be invalid, by the same rule as ``Product.id``."""
+    try:
+        return Product._id(raw)
+    except ValueError:
+        return None
+
+
 def read_catalog(path: str | Path) -> Catalog:
     """Read and validate a catalog. Invalid rows (missing id, duplicate id, bad JSON, bad price...)
     are collected in ``invalid`` with the reason; valid rows are kept in file order.
@@ -171,12 +194,16 @@ def read_catalog(path: str | Path) -> Catalog:
     if not path.is_file():
         raise CatalogError(f"catalog file not found: {path}")
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
+    if suffix in (".jsonl", ".ndjson"):
         rows = _iter_jsonl(path)
+    elif suffix == ".json":
+        rows = _iter_json_array(path)
     elif suffix in (".csv", ".tsv"):
         rows = _iter_csv(path)
     else:
-        raise CatalogError(f"{path}: unsupported catalog format {suffix!r} (use .jsonl or .csv)")
+        raise CatalogError(
+            f"{path}: unsupported catalog format {suffix!r} (use .jsonl, .json, .csv or .tsv)"
+        )
 
     catalog = Catalog(path=path.resolve())
     seen: dict[str, int] = {}
@@ -185,8 +212,7 @@ def read_catalog(path: str | Path) -> Catalog:
             if obj is None:
                 catalog.invalid.append(CatalogRow(lineno, None, None, err))
                 continue
-            raw_id = obj.get("id")
-            pid = str(raw_id).strip() if raw_id is not None else None
+            pid = _loose_id(obj.get("id"))
             clash = sorted(RESERVED_FIELDS & set(obj))
             if clash:
                 catalog.invalid.append(

@@ -335,6 +335,15 @@ class Syncer:
         if not catalog.complete:
             report.deletes_skipped = "the catalog could not be read completely: nothing deleted"
             return
+        unidentified = [r for r in catalog.invalid if r.product_id is None]
+        if unidentified:
+            # A row whose id cannot be read may be a stored product: deleting "what is not in
+            # the catalog" could delete it.
+            report.deletes_skipped = (
+                f"{len(unidentified)} catalog row(s) have no readable id (first: "
+                f"{unidentified[0].error}): nothing deleted until they are fixed"
+            )
+            return
         keep = {p.id for p in catalog.products} | {
             r.product_id for r in catalog.invalid if r.product_id is not None
         }
@@ -370,6 +379,12 @@ class Syncer:
         """A fresh collection for ``--rebuild``; an interrupted rebuild is resumed (when it was
         started with the same models, dims and quantization)."""
         pending = self.backend.read_meta(self._build_key())
+        if pending and pending["collection"] == self.backend.resolve(self.collection):
+            # The last rebuild was killed after its alias switch: it is live, never delete it;
+            # finish its clean-up and start a new build.
+            self._drop_old(pending.get("previous"), live=pending["collection"])
+            self.backend.delete_meta(self._build_key())
+            pending = None
         if pending:
             physical = pending["collection"]
             meta = self.backend.read_meta(f"collection:{physical}")
@@ -389,16 +404,23 @@ class Syncer:
         return physical, meta
 
     def _finish_rebuild(self, physical: str) -> None:
+        """Switch the alias to the finished build, then drop the old collection. The build
+        record names both, so a crash anywhere in here is finished by the next ``--rebuild``."""
         existing = self.backend.resolve(self.collection)
         if existing == self.collection:
             # A plain collection (not made by qdrant-mm) holds the name: it has to go before the
             # alias can take its name.
             self.backend.delete_collection(self.collection)
             existing = None
-        previous = self.backend.switch_alias(self.collection, physical)
+        self.backend.write_meta(self._build_key(), {"collection": physical, "previous": existing})
+        self.backend.switch_alias(self.collection, physical)
+        self._drop_old(existing, live=physical)
         self.backend.delete_meta(self._build_key())
-        for old in {previous, existing} - {None, physical}:
+
+    def _drop_old(self, old: str | None, live: str) -> None:
+        if old and old != live and self.backend.resolve(old) == old:
             self.backend.delete_collection(old)
+        if old and old != live:
             self.backend.delete_meta(f"collection:{old}")
 
 

@@ -297,3 +297,68 @@ def test_sync_stores_calibration_statistics(tmp_path, backend, collection_name):
     meta = read_collection_meta(backend, backend.resolve(collection_name))
     assert set(meta.calibration) == set(CHANNELS)
     assert all(0 < s.std < 2 and -1 <= s.mean <= 1 for s in meta.calibration.values())
+
+
+def test_unidentifiable_bad_row_blocks_deletes(tmp_path, backend, collection_name):  # noqa: F811
+    rows = product_rows(5)
+    cat = write_catalog(tmp_path, rows)
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name).sync(cat)
+    lines = cat.read_text().splitlines()
+    lines[2] = lines[2][:-1]  # p2's line is no longer valid JSON: its id cannot be read
+    cat.write_text("\n".join(lines[:4]) + "\n")  # and p4 left the catalog
+    report = Syncer(backend, bundle, collection_name).sync(cat)
+    assert report.deleted == 0 and "no readable id" in report.deletes_skipped
+    assert backend.count(collection_name) == 5
+    assert any("invalid JSON" in f.reason for f in report.failed)
+
+
+def test_json_array_and_tsv_catalogs(tmp_path, backend, collection_name):  # noqa: F811
+    rows = product_rows(3)
+    write_catalog(tmp_path, rows)  # images
+    as_json = tmp_path / "catalog.json"
+    as_json.write_text(json.dumps(rows))
+    report = Syncer(backend, fake_bundle(), collection_name).sync(as_json)
+    assert report.added == 3 and report.ok
+    tsv = tmp_path / "catalog.tsv"
+    tsv.write_text(
+        "id\ttitle\timage\n" + "".join(f"{r['id']}\t{r['title']}\t{r['image']}\n" for r in rows)
+    )
+    from qdrant_mm.catalog import read_catalog
+
+    assert [p.id for p in read_catalog(tsv).products] == ["p0", "p1", "p2"]
+
+
+def test_rebuild_killed_after_the_alias_switch_is_finished_by_the_next(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
+    cat = write_catalog(tmp_path, product_rows(4))
+    Syncer(backend, fake_bundle(), collection_name).sync(cat)
+    first = backend.resolve(collection_name)
+    syncer = Syncer(backend, fake_bundle((32, 24, 24)), collection_name)
+
+    def killed(old, live):
+        raise KeyboardInterrupt("killed after the switch")
+
+    syncer._drop_old = killed
+    with pytest.raises(KeyboardInterrupt):
+        syncer.sync(cat, rebuild=True)
+    live = backend.resolve(collection_name)
+    assert live != first and backend.count(collection_name) == 4
+    # Next rebuild (other models again): the live collection is never deleted mid-build, and
+    # the leftovers of the killed one are cleaned up.
+    seen = []
+    again = Syncer(backend, fake_bundle((8, 24, 24)), collection_name)
+    real_upsert = backend.upsert
+
+    def watching(collection, points):
+        seen.append(backend.resolve(collection_name))
+        return real_upsert(collection, points)
+
+    again._upsert = watching
+    assert again.sync(cat, rebuild=True).added == 4
+    assert set(seen) == {live}
+    assert backend.resolve(first) is None and backend.resolve(live) is None
+    assert backend.count(collection_name) == 4
