@@ -18,6 +18,7 @@ vectors) are unchanged.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -84,6 +85,7 @@ class Searcher:
         exact_below: int = 20_000,
         oversampling: float = 2.0,
         image_limits: ImageLimits | None = None,
+        meta_ttl: float = 2.0,
     ) -> None:
         if plan not in ("fused", "union"):
             raise QueryError(f"unknown search plan {plan!r}: use 'fused' or 'union'")
@@ -101,15 +103,21 @@ class Searcher:
         self.oversampling = float(oversampling)
         self.limits = image_limits or ImageLimits()
         self.profiles = ProfileStore(backend, collection)
+        self.meta_ttl = meta_ttl
         self._meta: CollectionMeta | None = None
+        self._meta_read_at = 0.0
 
     @property
     def meta(self) -> CollectionMeta:
-        """The collection's metadata, checked against the models once, then kept."""
-        if self._meta is None:
+        """The collection's metadata (point count, calibration, quantization), checked against
+        the models. Re-read when older than ``meta_ttl`` seconds, so a running service follows
+        syncs and ``--rebuild`` alias switches made by other processes."""
+        now = time.monotonic()
+        if self._meta is None or now - self._meta_read_at > self.meta_ttl:
             _, self._meta = open_collection(
                 self.backend, self.collection, self.models.model_ids(), self.models.dims()
             )
+            self._meta_read_at = now
         return self._meta
 
     # --- weights --------------------------------------------------------------------------
@@ -163,7 +171,13 @@ class Searcher:
             qvecs = self.models.encode_query_text(text, active)
         else:
             qvecs = self.models.encode_query_image(self._image(image), active)
-        use_calibration = profile_calibrate if calibrate is None else calibrate
+        # The statistics are of text queries against stored documents; an image query's scores
+        # (image against image) are spread differently, so it is never calibrated.
+        if calibrate and not text:
+            raise QueryError(
+                "calibration applies to text queries; an image query is not calibrated"
+            )
+        use_calibration = bool(text) and (profile_calibrate if calibrate is None else calibrate)
         hits = self.search_vectors(
             qvecs, w, limit=limit, offset=offset, filter=qfilter, calibrate=use_calibration
         )

@@ -277,3 +277,28 @@ def test_sync_records_point_count_for_the_plan(tmp_path, backend, collection_nam
 
     Syncer(backend, fake_bundle(), collection_name).sync(write_catalog(tmp_path, product_rows(7)))
     assert read_collection_meta(backend, backend.resolve(collection_name)).points == 7
+
+
+def test_searcher_follows_a_rebuild_made_elsewhere(tmp_path, backend, collection_name):  # noqa: F811
+    from qdrant_mm.sync import Syncer
+    from tests.helpers import product_rows, write_catalog
+
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name).sync(write_catalog(tmp_path, product_rows(4)))
+    searcher = Searcher(backend, bundle, collection_name, meta_ttl=0)
+    assert len(searcher.search("product", limit=10).hits) == 4
+    assert searcher.meta.points == 4
+    Syncer(backend, bundle, collection_name).sync(
+        write_catalog(tmp_path, product_rows(9)), rebuild=True
+    )
+    assert len(searcher.search("product", limit=10).hits) == 9
+    assert searcher.meta.points == 9
+
+
+def test_image_queries_are_not_calibrated(corpus):
+    from PIL import Image
+
+    img = Image.new("RGB", (16, 16), (200, 10, 10))
+    with pytest.raises(QueryError, match="text queries"):
+        corpus.searcher.search(image=img, calibrate=True)
+    assert corpus.searcher.search(image=img).calibrated is False
