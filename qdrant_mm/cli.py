@@ -14,7 +14,9 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import httpx
 import typer
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
@@ -37,6 +39,14 @@ app.add_typer(weights_app, name="weights")
 out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+#: Transport and server errors that reach the CLI (after sync's retries): exit code 2.
+BACKEND_FAILURES = (
+    ConnectionError,
+    TimeoutError,
+    httpx.TransportError,
+    ResponseHandlingException,
+    UnexpectedResponse,
+)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -53,6 +63,8 @@ def handles_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except QdrantMMError as exc:
             _fail(str(exc))
+        except BACKEND_FAILURES as exc:
+            _fail(f"Qdrant failed or could not be reached: {type(exc).__name__}: {exc}")
 
     return wrapper  # type: ignore[return-value]
 
@@ -377,7 +389,9 @@ def tune(
         str, typer.Option(help="contrastive (the fusion paper's loss) or grid")
     ] = "contrastive",
     tau: Annotated[float, typer.Option(help="Softmax temperature of the contrastive loss")] = 0.05,
-    depth: Annotated[int, typer.Option(min=1, help="Candidates per channel and query")] = 100,
+    depth: Annotated[
+        int, typer.Option(min=1, max=1000, help="Candidates per channel and query")
+    ] = 100,
     save: Annotated[
         str | None, typer.Option(help="Store the tuned weights as this profile")
     ] = None,

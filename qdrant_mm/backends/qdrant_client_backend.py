@@ -256,7 +256,11 @@ class QdrantClientBackend:
             using=plan.using,
             prefetch=prefetch or None,
             query_filter=plan.filter,
-            search_params=params if self.name != "local" else None,  # local mode is exact
+            # Local mode is exact anyway. Over prefetches, the rescoring must be exact: an HNSW
+            # rescoring can drop candidates of the union (as seen on Edge, the same engine).
+            search_params=None
+            if self.name == "local"
+            else (models.SearchParams(exact=True) if prefetch else params),
             limit=plan.limit,
             offset=plan.offset or None,
             with_payload=plan.with_payload,

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from qdrant_mm.evaluation.metrics import DEFAULT_KS, Evaluation, evaluate
 from qdrant_mm.evaluation.qrels import Qrels, expand_category_qrels, group_by_category
 from qdrant_mm.evaluation.tuning import QueryCandidates
-from qdrant_mm.search import Searcher
+from qdrant_mm.search import MAX_LIMIT, Searcher
 from qdrant_mm.settings import CHANNELS
 from qdrant_mm.weights import Weights
 
@@ -69,7 +69,9 @@ def evaluate_weightings(
 ) -> list[WeightingRow]:
     """One row per weighting, searched in Qdrant with the same query embeddings; the row with
     the highest ``best_metric`` (default: nDCG at the largest K) is marked best."""
-    depth = max(max(ks), max((len(q.relevant_ids) for q in qrels.queries), default=1))
+    most_relevant = max((len(q.relevant_ids) for q in qrels.queries), default=1)
+    # R-precision needs R results; a search returns at most MAX_LIMIT.
+    depth = min(max(max(ks), most_relevant), MAX_LIMIT)
     judged = qrels.relevance()
     rows = [
         WeightingRow(

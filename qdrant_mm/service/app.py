@@ -787,8 +787,8 @@ def create_app(mm: QdrantMM, collection: str | None = None) -> FastAPI:
         if body.calibrate and not state.ready_searcher().meta.calibration:
             raise ServiceError(
                 400,
-                "calibrate asked for, but the collection has no score statistics;"
-                " run `qdrant-mm calibrate` (or sync with --calibrate) first",
+                "calibrate asked for, but the collection has no score statistics yet: they are"
+                " computed by a `qdrant-mm sync` that adds or changes products",
             )
         return _profile_out(mm.profiles(state.collection).set(profile, w, body.calibrate))
 
