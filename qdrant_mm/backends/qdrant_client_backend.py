@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 from qdrant_mm.backends.base import (
     INT8_QUANTILE,
@@ -145,9 +146,18 @@ class QdrantClientBackend:
             self.client.create_collection(META_COLLECTION, vectors_config={})
 
     def read_meta(self, key: str) -> dict[str, Any] | None:
-        if not self.client.collection_exists(META_COLLECTION):
-            return None
-        got = self.client.retrieve(META_COLLECTION, [_meta_id(key)], with_payload=True)
+        # One round trip (this runs on every query for the default profile): a missing meta
+        # collection answers 404 on a server and ValueError in local mode.
+        try:
+            got = self.client.retrieve(META_COLLECTION, [_meta_id(key)], with_payload=True)
+        except UnexpectedResponse as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        except ValueError:
+            if self.name == "local" and not self.client.collection_exists(META_COLLECTION):
+                return None
+            raise
         return dict(got[0].payload["value"]) if got else None
 
     def write_meta(self, key: str, value: dict[str, Any]) -> None:
