@@ -296,7 +296,19 @@ def test_sync_stores_calibration_statistics(tmp_path, backend, collection_name):
     assert report.calibrated
     meta = read_collection_meta(backend, backend.resolve(collection_name))
     assert set(meta.calibration) == set(CHANNELS)
-    assert all(0 < s.std < 2 and -1 <= s.mean <= 1 for s in meta.calibration.values())
+    # Expected: each title, embedded as a text query, against every stored document vector
+    # of the same channel (the interrogator shares CLIP's text tower here).
+    bundle = fake_bundle()
+    rows = product_rows(10)
+    titles = [r["title"] for r in rows]
+    stored = backend.retrieve(collection_name, [point_id(r["id"]) for r in rows], CHANNELS)
+    docs = {ch: np.stack([sp.vectors[ch] for sp in stored]) for ch in CHANNELS}
+    queries = {"blip": bundle.blip.encode_texts(titles), "clip": bundle.clip.encode_texts(titles)}
+    queries["interrogator"] = queries["clip"]
+    for ch in CHANNELS:
+        scores = queries[ch] @ docs[ch].T
+        assert meta.calibration[ch].mean == pytest.approx(float(scores.mean()), abs=1e-5)
+        assert meta.calibration[ch].std == pytest.approx(float(scores.std()), abs=1e-5)
 
 
 def test_unidentifiable_bad_row_blocks_deletes(tmp_path, backend, collection_name):  # noqa: F811
