@@ -92,12 +92,11 @@ class Product(BaseModel):
 
 @dataclass
 class CatalogRow:
-    """A row as read: its position, and either a product or the reason it is invalid."""
+    """An invalid row: its position, its product id when readable, and the reason."""
 
     line: int
-    product: Product | None
-    product_id: str | None = None
-    error: str | None = None
+    product_id: str | None
+    error: str
 
 
 @dataclass
@@ -113,13 +112,6 @@ class Catalog:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
-
-    def by_category(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for p in self.products:
-            if p.category:
-                out.setdefault(p.category, []).append(p.id)
-        return out
 
 
 def _format_validation(exc: ValidationError) -> str:
@@ -210,20 +202,20 @@ def read_catalog(path: str | Path) -> Catalog:
     try:
         for lineno, obj, err in rows:
             if obj is None:
-                catalog.invalid.append(CatalogRow(lineno, None, None, err))
+                catalog.invalid.append(CatalogRow(lineno, None, err))
                 continue
             pid = _loose_id(obj.get("id"))
             clash = sorted(RESERVED_FIELDS & set(obj))
             if clash:
                 catalog.invalid.append(
-                    CatalogRow(lineno, None, pid, f"line {lineno}: reserved field(s) {clash}")
+                    CatalogRow(lineno, pid, f"line {lineno}: reserved field(s) {clash}")
                 )
                 continue
             try:
                 product = Product.model_validate(obj)
             except ValidationError as exc:
                 catalog.invalid.append(
-                    CatalogRow(lineno, None, pid, f"line {lineno}: {_format_validation(exc)}")
+                    CatalogRow(lineno, pid, f"line {lineno}: {_format_validation(exc)}")
                 )
                 continue
             if product.id in seen:
@@ -231,7 +223,6 @@ def read_catalog(path: str | Path) -> Catalog:
                 catalog.invalid.append(
                     CatalogRow(
                         lineno,
-                        None,
                         product.id,
                         f"line {lineno}: duplicate id (first seen on line {seen[product.id]})",
                     )
@@ -241,7 +232,7 @@ def read_catalog(path: str | Path) -> Catalog:
             catalog.products.append(product)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         catalog.complete = False
-        catalog.invalid.append(CatalogRow(-1, None, None, f"catalog read stopped: {exc}"))
+        catalog.invalid.append(CatalogRow(-1, None, f"catalog read stopped: {exc}"))
     return catalog
 
 

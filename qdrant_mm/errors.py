@@ -19,16 +19,6 @@ class CatalogError(QdrantMMError):
     """The catalog file as a whole could not be read."""
 
 
-class ProductError(QdrantMMError):
-    """One product is invalid; carries the product id (or row) it concerns."""
-
-    def __init__(self, product_id: str | None, reason: str) -> None:
-        self.product_id = product_id
-        self.reason = reason
-        where = f"product {product_id!r}" if product_id is not None else "product"
-        super().__init__(f"{where}: {reason}")
-
-
 class ImageLoadError(QdrantMMError):
     """An image could not be read, decoded or was refused (too large, unsupported)."""
 

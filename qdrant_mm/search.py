@@ -170,7 +170,7 @@ class Searcher:
         if text:
             qvecs = self.models.encode_query_text(text, active)
         else:
-            qvecs = self.models.encode_query_image(self._image(image), active)
+            qvecs = self.models.encode_query_image(self.query_image(image), active)
         # The statistics are of text queries against stored documents; an image query's scores
         # (image against image) are spread differently, so it is never calibrated.
         if calibrate and not text:
@@ -278,7 +278,8 @@ class Searcher:
             for i, h in enumerate(raw)
         ]
 
-    def _image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
+    def query_image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
+        """A query photo (PIL image, bytes or file path) decoded within the image limits."""
         if isinstance(image, Image.Image):
             return to_model_rgb(image)
         if isinstance(image, (bytes, bytearray)):

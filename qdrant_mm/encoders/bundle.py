@@ -10,7 +10,6 @@ import numpy as np
 from PIL import Image
 
 from qdrant_mm.encoders.base import Describer, Encoder, TextEncoder
-from qdrant_mm.settings import CHANNELS
 
 
 def interrogator_document(title: str | None, generated: str, description: str | None) -> str:
@@ -40,7 +39,6 @@ class ModelBundle:
     clip: Encoder
     describer: Describer
     interrogator_text: TextEncoder
-    calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0))
     #: Model calls are serialised: torch runs its own intra-op threads (concurrent calls only
     #: oversubscribe the cores) and HF tokenizers raise "Already borrowed" when one tokenizer
     #: is used from several threads at once. Searches from many threads stay safe.
@@ -92,8 +90,6 @@ class ModelBundle:
             for t, g, d in zip(titles, generated, descriptions, strict=True)
         ]
         interrogator = self.interrogator_text.encode_texts(documents)
-        for ch in CHANNELS:
-            self.calls[ch] += 1
         return ProductEmbeddings(
             vectors={"blip": blip, "clip": clip, "interrogator": interrogator},
             descriptions=documents,

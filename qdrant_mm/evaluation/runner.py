@@ -42,7 +42,7 @@ def embed_queries(searcher: Searcher, qrels: Qrels, template: str = "{}") -> Que
     out: QueryVectors = {}
     for q in qrels.queries:
         if q.kind == "image":
-            image = searcher._image(q.image)
+            image = searcher.query_image(q.image)
             out[q.id] = searcher.models.encode_query_image(image, CHANNELS)
         else:
             text = template.format(q.text) if q.kind == "category" else q.text
