@@ -37,6 +37,7 @@ def test_env_prefix_and_server_choice(monkeypatch):
         ("QDRANT_MM_BATCH_SIZE", "0", "QDRANT_MM_BATCH_SIZE"),
         ("QDRANT_MM_QDRANT_URL", "qdrant:6333", "QDRANT_MM_QDRANT_URL"),
         ("QDRANT_MM_BACKEND", "cloud", "QDRANT_MM_BACKEND"),
+        ("QDRANT_MM_CPU_PRECISION", "fp16", "QDRANT_MM_CPU_PRECISION"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(monkeypatch, var, value, fragment):

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from qdrant_mm.encoders.base import l2_normalize
-from qdrant_mm.encoders.devices import autocast, model_dtype, resolve_device
+from qdrant_mm.encoders.devices import autocast, image_dtype, model_dtype, resolve_device
 from qdrant_mm.encoders.loading import local_label, local_path
 from qdrant_mm.errors import ModelLoadError
 from qdrant_mm.image_modes import to_model_rgb
@@ -37,12 +37,14 @@ class BlipEncoder:
         device: torch.device,
         batch_size: int = 32,
         max_text_tokens: int = DEFAULT_MAX_TEXT_TOKENS,
+        image_dtype: torch.dtype | None = None,
     ) -> None:
         self.model = model.eval()
         self.processor = processor
         self.model_id = model_id
         self.device = device
         self.dtype = model_dtype(device)
+        self.image_dtype = image_dtype or self.dtype
         self.batch_size = max(1, int(batch_size))
         max_positions = int(model.config.text_config.max_position_embeddings)
         self.max_text_tokens = max(2, min(int(max_text_tokens), max_positions))
@@ -61,7 +63,7 @@ class BlipEncoder:
             batch = images[start : start + self.batch_size]
             pixels = self.processor(images=batch, return_tensors="pt")["pixel_values"]
             pixels = pixels.to(self.device, dtype=self.dtype)
-            with torch.inference_mode(), autocast(self.device):
+            with torch.inference_mode(), autocast(self.device, self.image_dtype):
                 hidden = self.model.vision_model(pixel_values=pixels).last_hidden_state
                 feats = self.model.vision_proj(hidden[:, 0, :])
             out.append(feats.float().cpu().numpy())
@@ -128,9 +130,11 @@ def load_blip(
     *,
     batch_size: int = 32,
     max_text_tokens: int = DEFAULT_MAX_TEXT_TOKENS,
+    cpu_precision: str = "auto",
 ) -> BlipEncoder:
     """Load ``BlipForImageTextRetrieval`` (hub id, e.g. ``Salesforce/blip-itm-base-coco``, or a
-    local ``save_pretrained`` folder) as a :class:`BlipEncoder`."""
+    local ``save_pretrained`` folder) as a :class:`BlipEncoder`. ``cpu_precision``: see
+    :func:`~qdrant_mm.encoders.devices.image_dtype`."""
     from transformers import BlipForImageTextRetrieval
 
     device = resolve_device(device)
@@ -144,4 +148,5 @@ def load_blip(
         device=device,
         batch_size=batch_size,
         max_text_tokens=max_text_tokens,
+        image_dtype=image_dtype(device, cpu_precision),
     )

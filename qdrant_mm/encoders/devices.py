@@ -38,13 +38,56 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     raise ConfigError(f"QDRANT_MM_DEVICE: must be one of auto, cpu, cuda (got {name!r})")
 
 
+CPU_PRECISIONS = ("auto", "fp32", "bf16")
+
+
 def model_dtype(device: torch.device) -> torch.dtype:
-    """fp16 on CUDA, fp32 elsewhere."""
+    """The dtype the weights are stored in: fp16 on CUDA, fp32 elsewhere."""
     return torch.float16 if device.type == "cuda" else torch.float32
 
 
-def autocast(device: torch.device) -> torch.autocast:
-    """An fp16 autocast context on CUDA; a disabled one elsewhere."""
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AMX or AVX512-BF16).
+
+    Without it, bf16 on the CPU is emulated and slower than fp32."""
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    for name in checks:
+        check = getattr(torch.cpu, name, None)
+        try:
+            if check is not None and check():
+                return True
+        except RuntimeError:  # pragma: no cover - depends on the torch build
+            continue
+    return False
+
+
+def image_dtype(device: torch.device, cpu_precision: str = "auto") -> torch.dtype:
+    """The dtype that BLIP's image work (the ITM vision tower, caption generation) computes in.
+
+    fp16 on CUDA. On the CPU: bf16 with ``cpu_precision="bf16"``, or with ``"auto"`` where the
+    CPU has native bf16 (:func:`cpu_has_native_bf16`); fp32 otherwise. The weights stay fp32 on
+    the CPU: bf16 runs under autocast, so that layer norms and softmax keep fp32 accuracy.
+    Text encoding always stays at :func:`model_dtype` (one short query at a time is bound by
+    reading the weights, and casting them per call makes bf16 slower there), and so does CLIP's
+    image tower (open_clip's ViT-B/32 under bf16 autocast ran 5x slower on the CPU; it costs
+    ~0.04 s per image in fp32). Measured in ``benchmarks/ingest.py``.
+    """
+    if cpu_precision not in CPU_PRECISIONS:
+        raise ConfigError(
+            f"QDRANT_MM_CPU_PRECISION: must be one of {', '.join(CPU_PRECISIONS)}"
+            f" (got {cpu_precision!r})"
+        )
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast("cpu", enabled=False)
+        return torch.float16
+    if cpu_precision == "bf16" or (cpu_precision == "auto" and cpu_has_native_bf16()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None = None) -> torch.autocast:
+    """An autocast context computing in ``dtype`` (default :func:`model_dtype`: fp16 on CUDA),
+    or a disabled one when that is fp32."""
+    dtype = dtype or model_dtype(device)
+    if dtype == torch.float32:
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=dtype)

@@ -81,10 +81,13 @@ def load_models(settings: Settings, *, term_cache_dir: Path | None = None) -> Mo
     from qdrant_mm.encoders.sentence import load_sentence_encoder
 
     device = resolve_device(settings.device)
+    precision = settings.cpu_precision
     clip = load_clip(
         settings.clip_model, settings.clip_pretrained, device, batch_size=settings.batch_size
     )
-    blip = load_blip(settings.blip_model, device, batch_size=settings.batch_size)
+    blip = load_blip(
+        settings.blip_model, device, batch_size=settings.batch_size, cpu_precision=precision
+    )
     describer = load_interrogator(
         clip,
         caption_model=settings.caption_model,
@@ -94,6 +97,7 @@ def load_models(settings: Settings, *, term_cache_dir: Path | None = None) -> Mo
         caption_max_length=settings.caption_max_length,
         batch_size=settings.batch_size,
         cache_dir=term_cache_dir,
+        cpu_precision=precision,
     )
     if settings.interrogator_text_model.strip().lower() == "clip":
         text = clip
