@@ -8,9 +8,14 @@ built by ``qdrant_mm.random_models --size base``), so the timings are those of t
   at the end (Edge).
 * **naive**: one product at a time, each model with its own preprocessing of the file, the
   interrogator computing its own CLIP image features (as clip-interrogator's per-image
-  ``interrogate_fast`` does), one upsert per product.
+  ``interrogate_fast`` does), one upsert per product, fp32 (clip-interrogator's CPU default).
 
-    python benchmarks/ingest.py --products 48 --batch-sizes 1 8 16 --naive-products 16
+The pipeline runs at the shipped ``QDRANT_MM_CPU_PRECISION=auto`` (bf16 image work where the
+CPU has native bf16) and, for comparison, at fp32 (``--fp32-batch-sizes``). ``fidelity`` compares
+the two precisions' outputs on the same products: cosine of each channel's vector, and how
+many captions come out identical.
+
+    python benchmarks/ingest.py --products 24 --naive-products 8 --batch-sizes 1 8 24
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / ".qdrant-mm" / "bench-models-base"
 
 
-def base_settings(device: str):
+def base_settings(device: str, cpu_precision: str = "auto"):
     from qdrant_mm.random_models import build_base
     from qdrant_mm.settings import Settings
 
@@ -38,7 +43,12 @@ def base_settings(device: str):
     if not marker.exists():
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps(build_base(MODELS)))
-    return Settings(_env_file=None, device=device, **json.loads(marker.read_text()))
+    return Settings(
+        _env_file=None,
+        device=device,
+        cpu_precision=cpu_precision,
+        **json.loads(marker.read_text()),
+    )
 
 
 def make_catalog(folder: Path, n: int, size: int = 512) -> Path:
@@ -203,11 +213,57 @@ def run_naive(models, catalog: Path, limit: int) -> dict:
     }
 
 
+def fidelity(reference, models, catalog: Path, limit: int) -> dict:
+    """How close ``models`` comes to ``reference`` (fp32) on the first ``limit`` products."""
+    from qdrant_mm.catalog import read_catalog
+    from qdrant_mm.encoders.bundle import interrogator_document
+
+    cat = read_catalog(catalog)
+    products = cat.products[:limit]
+    images = [Image.open(cat.base_dir / p.image).convert("RGB") for p in products]
+    out: dict = {"products": len(products)}
+    docs = {}
+    for name, bundle in (("reference", reference), ("candidate", models)):
+        clip = bundle.clip.encode_images(images)
+        captions = bundle.describer.captions(images)
+        generated = bundle.describer.compose(captions, clip)
+        text = bundle.interrogator_text.encode_texts(
+            [
+                interrogator_document(p.title, g, p.description)
+                for p, g in zip(products, generated, strict=True)
+            ]
+        )
+        docs[name] = {
+            "blip": bundle.blip.encode_images(images),
+            "clip": clip,
+            "interrogator": text,
+            "captions": captions,
+        }
+    for ch in ("blip", "clip", "interrogator"):
+        cos = (docs["reference"][ch] * docs["candidate"][ch]).sum(axis=1)
+        out[f"{ch}_cos_min"] = float(cos.min())
+        out[f"{ch}_cos_mean"] = float(cos.mean())
+    same = [
+        a == b
+        for a, b in zip(docs["reference"]["captions"], docs["candidate"]["captions"], strict=True)
+    ]
+    out["captions_identical"] = float(np.mean(same))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--products", type=int, default=48)
     ap.add_argument("--naive-products", type=int, default=16)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16])
+    ap.add_argument(
+        "--fp32-batch-sizes",
+        type=int,
+        nargs="*",
+        default=[8],
+        help="also run the pipeline at fp32 with these batch sizes",
+    )
+    ap.add_argument("--fidelity-products", type=int, default=16)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ingest.json")
@@ -219,37 +275,45 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = base_settings(args.device)
     t = time.perf_counter()
-    models = load_models(settings)
+    models = load_models(base_settings(args.device))
     load_s = time.perf_counter() - t
+    models32 = load_models(base_settings(args.device, "fp32"))
+    precision = str(models.blip.image_dtype).removeprefix("torch.")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         catalog = make_catalog(Path(tmp), args.products)
         # warm-up (first calls allocate and pick kernels)
-        run_pipeline(models, make_catalog(Path(tmp) / "warm", 4), 4)
-        naive = run_naive(models, catalog, args.naive_products)
-        naive["label"] = "naive (one product at a time)"
+        for bundle in (models, models32):
+            run_pipeline(bundle, make_catalog(Path(tmp) / "warm", 4), 4)
+        naive = run_naive(models32, catalog, args.naive_products)
+        naive["label"] = "naive (one product at a time, float32)"
         rows.append(naive)
         print(_line(naive), flush=True)
-        for bs in args.batch_sizes:
-            r = run_pipeline(models, catalog, bs)
-            r["label"] = f"pipeline, batch {bs}"
+        runs = [(models32, bs, "float32") for bs in args.fp32_batch_sizes]
+        runs += [(models, bs, precision) for bs in args.batch_sizes]
+        for bundle, bs, label in runs:
+            r = run_pipeline(bundle, catalog, bs)
+            r["label"] = f"pipeline, batch {bs}, {label}"
             rows.append(r)
             print(_line(r), flush=True)
+        close = fidelity(models32, models, catalog, args.fidelity_products)
+        print(f"fidelity of {precision} against float32: {close}", flush=True)
     result = {
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
         "model_load_seconds": load_s,
+        "image_precision": precision,
         "dims": models.dims(),
         "rows": rows,
+        "fidelity": close,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     base = rows[0]["products"] / rows[0]["seconds"]
     for r in rows:
         rate = r["products"] / r["seconds"]
-        print(f"{r['label']:<34} {rate:6.2f} products/s  x{rate / base:4.2f} vs naive")
+        print(f"{r['label']:<42} {rate:6.2f} products/s  x{rate / base:4.2f} vs naive")
 
 
 def _line(r: dict) -> str:
