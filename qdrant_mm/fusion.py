@@ -57,14 +57,3 @@ def query_vector(
             offset -= w * stats.mean / stats.std
         blocks.append(scale * q)
     return np.concatenate(blocks).astype(np.float32), float(offset)
-
-
-def channel_scores(
-    query: Mapping[str, np.ndarray], fused_docs: np.ndarray, dims: Mapping[str, int]
-) -> dict[str, np.ndarray]:
-    """Cosine of each channel between the query and ``(n, Σdim)`` fused document vectors.
-    Channels not in ``query`` (weight 0, never encoded) are left out."""
-    parts = split(np.atleast_2d(fused_docs), dims)
-    return {
-        ch: parts[ch] @ np.asarray(query[ch], dtype=np.float32) for ch in CHANNELS if ch in query
-    }

@@ -33,7 +33,7 @@ from qdrant_mm.collection import open_collection
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import QueryError
 from qdrant_mm.filters import to_filter
-from qdrant_mm.fusion import channel_scores, query_vector
+from qdrant_mm.fusion import query_vector
 from qdrant_mm.image_modes import to_model_rgb
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes
 from qdrant_mm.profiles import DEFAULT_PROFILE, ProfileStore
@@ -234,48 +234,35 @@ class Searcher:
             hnsw_ef=ef,
             exact=exact,
             quantization=quantization,
-            with_vectors=(FUSED,),
+            score_vectors=_channel_queries(query),
             **page,
         )
         raw = self.backend.query(self.collection, plan)
-        if not raw:
-            return []
-        per_channel = channel_scores(query, np.stack([h.vectors[FUSED] for h in raw]), meta.dims)
-        return [
-            _hit(h, h.score + score_offset, {ch: float(v[i]) for ch, v in per_channel.items()})
-            for i, h in enumerate(raw)
-        ]
+        return [_hit(h, h.score + score_offset, h.vector_scores) for h in raw]
 
     def _single_channel(self, channel, query, page, ef, exact, calibration) -> list[SearchHit]:
         """One channel weighted: search that channel's own vector and graph. Its HNSW graph was
         built for that space alone, so it finds the channel's top-k more reliably than the fused
         graph does; twice the ef costs about what the fused search costs (fewer dims). Other
         channels given in ``query`` (evaluation, tuning) are scored from the fused vectors."""
-        others = len(query) > 1
+        others = {ch: v for ch, v in _channel_queries(query).items() if ch != channel}
         plan = QueryPlan(
             using=channel,
             vector=np.asarray(query[channel], dtype=np.float32),
             hnsw_ef=2 * ef if ef else None,
             exact=exact,
-            with_vectors=(FUSED,) if others else (),
+            score_vectors=others,
             **page,
         )
         raw = self.backend.query(self.collection, plan)
-        if not raw:
-            return []
         stats = calibration[channel] if calibration else None
-        per_channel = (
-            channel_scores(query, np.stack([h.vectors[FUSED] for h in raw]), self.meta.dims)
-            if others
-            else {channel: np.array([h.score for h in raw])}
-        )
         return [
             _hit(
                 h,
                 (h.score - stats.mean) / stats.std if stats else h.score,
-                {ch: float(v[i]) for ch, v in per_channel.items()},
+                {**h.vector_scores, channel: h.score},
             )
-            for i, h in enumerate(raw)
+            for h in raw
         ]
 
     def query_image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
@@ -286,6 +273,11 @@ class Searcher:
             return decode_image(bytes(image), self.limits, "query image")
         ref = str(image)
         return decode_image(read_image_bytes(ref, self.limits), self.limits, ref)
+
+
+def _channel_queries(query: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The query embeddings of the channels in ``query``, to score each hit per channel."""
+    return {ch: np.asarray(query[ch], dtype=np.float32) for ch in CHANNELS if ch in query}
 
 
 def _hit(raw: Hit, score: float, channel_scores: Mapping[str, float]) -> SearchHit:

@@ -102,6 +102,51 @@ def test_top10_and_scores_match_exact_numpy_ranking(corpus, w):
             assert h.score == pytest.approx(recombined, abs=1e-5)
 
 
+def test_backend_scores_the_hits_per_named_vector(corpus, backend, collection_name):  # noqa: F811
+    """``QueryPlan.score_vectors``: every hit gets the cosine of each named vector with its
+    query vector (not-unit query vectors included), without its vectors being returned; with a
+    filter, a page offset, and with no hit at all."""
+    from qdrant_mm.backends.base import QueryPlan
+
+    rng = np.random.default_rng(5)
+    q = corpus.query(rng)
+    raw = {ch: 3.0 * q[ch] for ch in ("blip", "interrogator")}  # scores are cosines
+    only_bags = models.Filter(
+        must=[models.FieldCondition(key="category", match=models.MatchValue(value="bags"))]
+    )
+    plan = QueryPlan(
+        using="clip",
+        vector=q["clip"],
+        limit=7,
+        offset=3,
+        exact=True,
+        score_vectors=raw,
+        filter=only_bags,
+    )
+    hits = backend.query(collection_name, plan)
+    mask = corpus.category == "bags"
+    order = np.flatnonzero(mask)[
+        np.argsort(-(corpus.vectors["clip"] @ q["clip"])[mask], kind="stable")
+    ]
+    assert [h.payload["product_id"] for h in hits] == [corpus.ids[i] for i in order[3:10]]
+    for h, i in zip(hits, order[3:10], strict=True):
+        assert set(h.vector_scores) == {"blip", "interrogator"} and not h.vectors
+        for ch in raw:
+            assert h.vector_scores[ch] == pytest.approx(
+                float(corpus.vectors[ch][i] @ q[ch]), abs=1e-5
+            )
+    nothing = models.Filter(
+        must=[models.FieldCondition(key="category", match=models.MatchValue(value="cars"))]
+    )
+    assert (
+        backend.query(
+            collection_name,
+            QueryPlan(using="clip", vector=q["clip"], limit=5, score_vectors=raw, filter=nothing),
+        )
+        == []
+    )
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     raw=st.tuples(*[st.floats(0, 1, allow_nan=False)] * 3).filter(lambda t: sum(t) > 1e-3),

@@ -12,7 +12,7 @@ Collection names given to any method may be an alias: the backend resolves it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -69,6 +69,9 @@ class Hit:
     score: float
     payload: dict[str, Any]
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    #: cosine of the hit's named vector with the query vector given for it in
+    #: ``QueryPlan.score_vectors`` (named vector -> score)
+    vector_scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,11 @@ class QueryPlan:
     prefetches the engine first collects their candidates (each restricted by ``filter``) and
     then rescores that union exactly on ``using`` (the safety-net plan). ``quantization``
     applies to the searches on a quantized vector (None: the engine's defaults).
+
+    ``score_vectors`` (named vector -> query vector, cosine named vectors only): each returned
+    hit also gets, in ``Hit.vector_scores``, the cosine of its stored named vector with that
+    query vector (the per-channel breakdown). Backends compute it their cheapest way: Edge with
+    one batched exact query restricted to the hits' ids, qdrant-client from the hits' vectors.
     """
 
     using: str
@@ -117,6 +125,7 @@ class QueryPlan:
     quantization: QuantizationSearch | None = None
     with_payload: bool = True
     with_vectors: tuple[str, ...] = ()
+    score_vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 class Backend(Protocol):

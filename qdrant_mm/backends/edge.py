@@ -453,6 +453,7 @@ class EdgeBackend:
         request = self._query_request(plan)
         with self._use(self._handle(collection), collection, "query", QueryError) as shard:
             points = shard.query(request)
+            scores = self._vector_scores(shard, plan, points) if plan.score_vectors else {}
         names = list(plan.with_vectors)
         return [
             Hit(
@@ -460,9 +461,40 @@ class EdgeBackend:
                 score=float(p.score),
                 payload=dict(p.payload or {}) if plan.with_payload else {},
                 vectors=_vectors(p.vector, names),
+                vector_scores=scores.get(str(p.id), {}),
             )
             for p in points
         ]
+
+    def _vector_scores(
+        self, shard: Any, plan: QueryPlan, points: Sequence[Any]
+    ) -> dict[str, dict[str, float]]:
+        """``plan.score_vectors`` for ``points``: one batched exact query per named vector,
+        restricted to the points' ids. Measured cheaper than returning the vectors to Python
+        (0.2 against 0.5 ms for 10 hits of 1280 dims)."""
+        if not points:
+            return {}
+        qe = self._qe
+        only_hits = qe.Filter(must=[qe.HasIdCondition({p.id for p in points})])
+        names = list(plan.score_vectors)
+        requests = [
+            qe.QueryRequest(
+                limit=len(points),
+                query=qe.Query.Nearest(_query_vector(plan.score_vectors[name]), using=name),
+                filter=only_hits,
+                params=qe.SearchParams(exact=True),
+                with_vector=False,
+                with_payload=False,
+            )
+            for name in names
+        ]
+        out: dict[str, dict[str, float]] = {}
+        for name, scored in zip(
+            names, shard.query_batch(qe.QueryBatchRequest(requests)), strict=True
+        ):
+            for sp in scored:
+                out.setdefault(str(sp.id), {})[name] = float(sp.score)
+        return out
 
     def optimize(self, collection: str) -> float:
         """Run Edge's optimizers (merge segments, build HNSW past the indexing threshold) and

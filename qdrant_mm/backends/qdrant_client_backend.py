@@ -75,6 +75,11 @@ def _quantization_params(q: QuantizationSearch | None) -> models.QuantizationSea
     return models.QuantizationSearchParams(rescore=q.rescore, oversampling=q.oversampling)
 
 
+def _unit(vec: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vec))
+    return vec / norm if norm > 0 else vec
+
+
 def _vectors(raw: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
     if not names or not isinstance(raw, dict):
         return {}
@@ -274,17 +279,30 @@ class QdrantClientBackend:
             limit=plan.limit,
             offset=plan.offset or None,
             with_payload=plan.with_payload,
-            with_vectors=list(plan.with_vectors) or False,
+            # One round trip: the breakdown is computed here from the hits' vectors.
+            with_vectors=list(dict.fromkeys([*plan.with_vectors, *plan.score_vectors])) or False,
         )
-        return [
-            Hit(
-                str(p.id),
-                float(p.score),
-                dict(p.payload or {}),
-                _vectors(p.vector, plan.with_vectors),
+        queries = {
+            name: _unit(np.asarray(vec, dtype=np.float32))
+            for name, vec in plan.score_vectors.items()
+        }
+        hits = []
+        for p in resp.points:
+            stored = _vectors(p.vector, list(queries))
+            hits.append(
+                Hit(
+                    str(p.id),
+                    float(p.score),
+                    dict(p.payload or {}),
+                    _vectors(p.vector, plan.with_vectors),
+                    {
+                        name: float(_unit(stored[name]) @ q)
+                        for name, q in queries.items()
+                        if name in stored
+                    },
+                )
             )
-            for p in resp.points
-        ]
+        return hits
 
     def optimize(self, collection: str) -> float:
         return 0.0  # the server and local mode index as they go
