@@ -107,9 +107,11 @@ class Settings(BaseSettings):
         20_000, ge=0, description="Collections up to this many points are searched exactly"
     )
     quantization: Literal["none", "int8"] = Field(
-        "none",
+        "int8",
         description="int8: new collections store an int8 scalar-quantized copy of the fused"
-        " vector (applies when a collection is created: first sync or sync --rebuild)",
+        " vector for HNSW searches, rescored with the float32 vectors (scores stay exact);"
+        " none: float32 only. Applies when a collection is created (first sync or"
+        " sync --rebuild)",
     )
     oversampling: float = Field(
         2.0,

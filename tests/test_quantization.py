@@ -39,15 +39,15 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 # --- settings and layout ---------------------------------------------------------------------
-def test_settings_default_off_and_validated(monkeypatch):
+def test_settings_default_int8_and_validated(monkeypatch):
     for var in ("QDRANT_MM_QUANTIZATION", "QDRANT_MM_OVERSAMPLING"):
         monkeypatch.delenv(var, raising=False)
     s = load_settings(_env_file=None)
-    assert (s.quantization, s.oversampling) == ("none", 2.0)
-    monkeypatch.setenv("QDRANT_MM_QUANTIZATION", "int8")
+    assert (s.quantization, s.oversampling) == ("int8", 2.0)
+    monkeypatch.setenv("QDRANT_MM_QUANTIZATION", "none")
     monkeypatch.setenv("QDRANT_MM_OVERSAMPLING", "3")
     s = load_settings(_env_file=None)
-    assert (s.quantization, s.oversampling) == ("int8", 3.0)
+    assert (s.quantization, s.oversampling) == ("none", 3.0)
     monkeypatch.setenv("QDRANT_MM_QUANTIZATION", "int4")
     with pytest.raises(ConfigError, match="QDRANT_MM_QUANTIZATION"):
         load_settings(_env_file=None)
