@@ -591,8 +591,8 @@ def _linear_output_dtypes(model: torch.nn.Module) -> list[torch.dtype]:
 
 
 def test_bf16_image_work_on_cpu_matches_fp32(tiny_model_settings: dict[str, Any]) -> None:
-    """With cpu_precision=bf16 BLIP's vision tower and the caption model compute in bf16 (under
-    autocast, weights kept fp32); text and CLIP stay fp32; the results stay close to fp32."""
+    """With cpu_precision=bf16 BLIP's vision tower and the caption model compute in bf16; text
+    and CLIP stay fp32; the results stay close to fp32."""
     from qdrant_mm.encoders.loading import load_models
     from qdrant_mm.settings import Settings
 
@@ -609,20 +609,77 @@ def test_bf16_image_work_on_cpu_matches_fp32(tiny_model_settings: dict[str, Any]
         seen.clear()
         bundle.blip.encode_texts(["a red shirt"])
         assert seen and set(seen) == {torch.float32}, precision  # text stays fp32
-        seen = _linear_output_dtypes(bundle.describer.caption_model)
-        bundle.describer.captions(images[:4])
-        assert seen and set(seen) == {want}, precision
-        seen.clear()
-        bundle.describer.captions(images[:1])  # one at a time: fp32 decodes faster on the CPU
-        assert seen and set(seen) == {torch.float32}, precision
+        for n in (4, 1):
+            seen = _linear_output_dtypes(bundle.describer.caption_model)
+            bundle.describer.captions(images[:n])
+            assert seen and set(seen) == {want}, (precision, n)
         seen = _linear_output_dtypes(bundle.clip.model)
         bundle.clip.encode_images(images)
         assert seen and set(seen) == {torch.float32}, precision
-        assert next(bundle.blip.model.parameters()).dtype == torch.float32
     full = bundles["fp32"].blip.encode_images(images)
     half = bundles["bf16"].blip.encode_images(images)
     assert not np.array_equal(full, half)  # bf16 really ran
     assert (full * half).sum(axis=1).min() > 0.99
+
+
+def test_bf16_weights_stored_up_front_give_exactly_autocast_results(
+    tiny_model_settings: dict[str, Any],
+) -> None:
+    """The loaders store the image side's linear weights in bf16 (faster); the results are bit
+    for bit those of bf16 autocast over the fp32 weights. Tied embeddings stay fp32."""
+    from transformers import BlipForConditionalGeneration, BlipForImageTextRetrieval
+
+    from qdrant_mm.encoders.blip import load_pretrained_blip
+    from qdrant_mm.encoders.interrogator import CAPTION_SETTING
+    from qdrant_mm.encoders.loading import load_models
+    from qdrant_mm.settings import Settings
+
+    settings = {**tiny_model_settings, "cpu_precision": "bf16"}
+    bundle = load_models(Settings(_env_file=None, **settings))
+    cpu = torch.device("cpu")
+    assert bundle.blip.model.vision_proj.weight.dtype == torch.bfloat16
+    assert bundle.blip.model.text_proj.weight.dtype == torch.float32  # queries stay fp32
+    embeddings = bundle.describer.caption_model.get_input_embeddings()
+    assert embeddings.weight.dtype == torch.float32
+
+    net, processor, _ = load_pretrained_blip(
+        BlipForImageTextRetrieval, settings["blip_model"], cpu, setting="x", what="x"
+    )
+    autocast_only = BlipEncoder(
+        net, processor, model_id="x", device=cpu, image_dtype=torch.bfloat16
+    )
+    assert next(net.vision_model.parameters()).dtype == torch.float32
+    images = sample_images(5)
+    np.testing.assert_array_equal(
+        autocast_only.encode_images(images), bundle.blip.encode_images(images)
+    )
+
+    caption_net, caption_processor, _ = load_pretrained_blip(
+        BlipForConditionalGeneration,
+        settings["caption_model"],
+        cpu,
+        setting=CAPTION_SETTING,
+        what="x",
+    )
+    reference = InterrogatorDescriber(
+        bundle.clip,
+        caption_net,
+        caption_processor,
+        caption_id="x",
+        caption_max_length=bundle.describer.caption_max_length,
+        image_dtype=torch.bfloat16,
+    )
+    assert reference.captions(images) == bundle.describer.captions(images)
+    # A describer built around the prepared model computes in bf16 by itself.
+    rebuilt = InterrogatorDescriber(
+        bundle.clip,
+        bundle.describer.caption_model,
+        bundle.describer.caption_processor,
+        caption_id="x",
+        caption_max_length=bundle.describer.caption_max_length,
+    )
+    assert rebuilt.image_dtype == torch.bfloat16
+    assert rebuilt.captions(images[:2]) == bundle.describer.captions(images[:2])
 
 
 def test_resolve_device_prefers_cuda_when_available(monkeypatch) -> None:

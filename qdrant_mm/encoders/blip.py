@@ -10,7 +10,14 @@ import torch
 from PIL import Image
 
 from qdrant_mm.encoders.base import l2_normalize
-from qdrant_mm.encoders.devices import autocast, image_dtype, model_dtype, resolve_device
+from qdrant_mm.encoders.devices import (
+    autocast,
+    image_dtype,
+    linear_dtype,
+    model_dtype,
+    resolve_device,
+    store_linear_weights,
+)
 from qdrant_mm.encoders.loading import local_label, local_path
 from qdrant_mm.errors import ModelLoadError
 from qdrant_mm.image_modes import to_model_rgb
@@ -44,7 +51,8 @@ class BlipEncoder:
         self.model_id = model_id
         self.device = device
         self.dtype = model_dtype(device)
-        self.image_dtype = image_dtype or self.dtype
+        # default: what the image side's weights are stored in (bf16 when prepared for it)
+        self.image_dtype = image_dtype or linear_dtype(model.vision_model) or self.dtype
         self.batch_size = max(1, int(batch_size))
         max_positions = int(model.config.text_config.max_position_embeddings)
         self.max_text_tokens = max(2, min(int(max_text_tokens), max_positions))
@@ -141,6 +149,9 @@ def load_blip(
     net, processor, label = load_pretrained_blip(
         BlipForImageTextRetrieval, model, device, setting=BLIP_SETTING, what="BLIP retrieval model"
     )
+    compute_dtype = image_dtype(device, cpu_precision)
+    if compute_dtype != model_dtype(device):  # bf16 on the CPU: the image side only
+        store_linear_weights(net, compute_dtype, (net.vision_model, net.vision_proj))
     return BlipEncoder(
         net,
         processor,
@@ -148,5 +159,5 @@ def load_blip(
         device=device,
         batch_size=batch_size,
         max_text_tokens=max_text_tokens,
-        image_dtype=image_dtype(device, cpu_precision),
+        image_dtype=compute_dtype,
     )

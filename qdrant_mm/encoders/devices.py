@@ -65,8 +65,9 @@ def image_dtype(device: torch.device, cpu_precision: str = "auto") -> torch.dtyp
     """The dtype that BLIP's image work (the ITM vision tower, caption generation) computes in.
 
     fp16 on CUDA. On the CPU: bf16 with ``cpu_precision="bf16"``, or with ``"auto"`` where the
-    CPU has native bf16 (:func:`cpu_has_native_bf16`); fp32 otherwise. The weights stay fp32 on
-    the CPU: bf16 runs under autocast, so that layer norms and softmax keep fp32 accuracy.
+    CPU has native bf16 (:func:`cpu_has_native_bf16`); fp32 otherwise. bf16 runs under
+    autocast, so that layer norms and softmax keep fp32 accuracy; the loaders store the linear
+    layers' weights in bf16 up front (:func:`store_linear_weights`).
     Text encoding always stays at :func:`model_dtype` (one short query at a time is bound by
     reading the weights, and casting them per call makes bf16 slower there), and so does CLIP's
     image tower (open_clip's ViT-B/32 under bf16 autocast ran 5x slower on the CPU; it costs
@@ -82,6 +83,46 @@ def image_dtype(device: torch.device, cpu_precision: str = "auto") -> torch.dtyp
     if cpu_precision == "bf16" or (cpu_precision == "auto" and cpu_has_native_bf16()):
         return torch.bfloat16
     return torch.float32
+
+
+def store_linear_weights(
+    model: torch.nn.Module, dtype: torch.dtype, parts: tuple[torch.nn.Module, ...] = ()
+) -> int:
+    """Keep the weights and biases of every ``nn.Linear`` in ``parts`` (default: all of
+    ``model``) in ``dtype``, except weights shared with an ``nn.Embedding`` of ``model`` (a tied
+    output layer). Returns how many layers changed.
+
+    For bf16 work under autocast on the CPU: autocast casts fp32 weights to bf16 on every call
+    (it does not cache them under inference mode), which costs more than the matrix products for
+    a caption decoder's one-token steps. Stored in bf16 up front, the results are bit for bit
+    those of autocast over fp32 weights (tested), 1.7x faster at 8 images a batch and 2.4x at 1
+    (BLIP base captioning, measured). Those layers then need autocast to run.
+    """
+    tied = {
+        id(param)
+        for module in model.modules()
+        if isinstance(module, torch.nn.Embedding)
+        for param in module.parameters()
+    }
+    changed = 0
+    for part in parts or (model,):
+        for module in part.modules():
+            if not isinstance(module, torch.nn.Linear) or id(module.weight) in tied:
+                continue
+            module.weight.data = module.weight.data.to(dtype)
+            if module.bias is not None:
+                module.bias.data = module.bias.data.to(dtype)
+            changed += 1
+    return changed
+
+
+def linear_dtype(module: torch.nn.Module) -> torch.dtype | None:
+    """The dtype of the first ``nn.Linear`` weight in ``module`` (None without one): bf16 when
+    :func:`store_linear_weights` prepared it for bf16 work."""
+    for sub in module.modules():
+        if isinstance(sub, torch.nn.Linear):
+            return sub.weight.dtype
+    return None
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None = None) -> torch.autocast:

@@ -25,7 +25,13 @@ from PIL import Image
 from qdrant_mm.encoders.base import l2_normalize
 from qdrant_mm.encoders.blip import load_pretrained_blip
 from qdrant_mm.encoders.clip import ClipEncoder
-from qdrant_mm.encoders.devices import autocast, image_dtype
+from qdrant_mm.encoders.devices import (
+    autocast,
+    image_dtype,
+    linear_dtype,
+    model_dtype,
+    store_linear_weights,
+)
 from qdrant_mm.errors import ConfigError
 from qdrant_mm.image_modes import to_model_rgb
 
@@ -203,9 +209,6 @@ def _safe_name(text: str) -> str:
     return f"{safe[:80]}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-BF16_MIN_CAPTION_BATCH = 4
-
-
 class InterrogatorDescriber:
     """Describes images as ``caption, term, term, ...`` (implements ``Describer``).
 
@@ -246,7 +249,8 @@ class InterrogatorDescriber:
         self.min_flavors = min_flavors
         self.device = clip.device
         self._caption_dtype = next(self.caption_model.parameters()).dtype
-        self.image_dtype = image_dtype or self._caption_dtype  # what generation computes in
+        # what generation computes in; default: what the weights are stored in
+        self.image_dtype = image_dtype or linear_dtype(self.caption_model) or self._caption_dtype
         self.model_id = (
             f"interrogator:{mode}|vocab={self.vocabulary.vocab_id}"
             f"|caption={caption_id}@{self.caption_max_length}|clip={clip.model_id}"
@@ -298,22 +302,13 @@ class InterrogatorDescriber:
             batch = images[start : start + self.batch_size]
             pixels = self.caption_processor(images=batch, return_tensors="pt")["pixel_values"]
             pixels = pixels.to(self.device, dtype=self._caption_dtype)
-            with torch.inference_mode(), autocast(self.device, self._generation_dtype(len(batch))):
+            with torch.inference_mode(), autocast(self.device, self.image_dtype):
                 tokens = self.caption_model.generate(
                     pixel_values=pixels, max_new_tokens=self.caption_max_length
                 )
             texts = self.caption_processor.batch_decode(tokens, skip_special_tokens=True)
             out.extend(" ".join(t.split()) for t in texts)
         return out
-
-    def _generation_dtype(self, n_images: int) -> torch.dtype:
-        """bf16 on the CPU pays off for caption generation from 4 images a batch: the decoder
-        runs one token at a time, and on fewer rows oneDNN's per-call bf16 weight packing costs
-        more than it saves (per image, measured with BLIP base: fp32 1.84 / 1.23 / 1.14 / 1.01 s,
-        bf16 2.36 / 1.28 / 0.83 / 0.54 s at 1 / 2 / 4 / 8 images)."""
-        if self.image_dtype == torch.bfloat16 and n_images < BF16_MIN_CAPTION_BATCH:
-            return self._caption_dtype
-        return self.image_dtype
 
     # -- descriptions --
 
@@ -440,6 +435,9 @@ def load_interrogator(
         setting=CAPTION_SETTING,
         what="BLIP caption model",
     )
+    compute_dtype = image_dtype(clip.device, cpu_precision)
+    if compute_dtype != model_dtype(clip.device):  # bf16 on the CPU; the model only captions
+        store_linear_weights(net, compute_dtype)
     return InterrogatorDescriber(
         clip,
         net,
@@ -450,5 +448,5 @@ def load_interrogator(
         caption_max_length=caption_max_length,
         batch_size=batch_size,
         cache_dir=cache_dir,
-        image_dtype=image_dtype(clip.device, cpu_precision),
+        image_dtype=compute_dtype,
     )
