@@ -15,6 +15,9 @@ CPU has native bf16) and, for comparison, at fp32 (``--fp32-batch-sizes``). ``fi
 the two precisions' outputs on the same products: cosine of each channel's vector, and how
 many captions come out identical.
 
+Every configuration runs ``--rounds`` times, interleaved; the table sums the rounds and also
+gives each round's ratio to the naive run of the same round.
+
     python benchmarks/ingest.py --products 24 --naive-products 8 --batch-sizes 1 8 24
 """
 
@@ -33,6 +36,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / ".qdrant-mm" / "bench-models-base"
+PLOT = ROOT / "docs" / "img" / "ingest_stages.png"
 
 
 def base_settings(device: str, cpu_precision: str = "auto"):
@@ -264,10 +268,19 @@ def main() -> None:
         help="also run the pipeline at fp32 with these batch sizes",
     )
     ap.add_argument("--fidelity-products", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=3, help="times every configuration runs")
+    ap.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="only draw docs/img/ingest_stages.png from --out",
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ingest.json")
     args = ap.parse_args()
+    if args.plot_only:
+        plot(json.loads(args.out.read_text()), PLOT)
+        return
 
     import torch
 
@@ -280,23 +293,44 @@ def main() -> None:
     load_s = time.perf_counter() - t
     models32 = load_models(base_settings(args.device, "fp32"))
     precision = str(models.blip.image_dtype).removeprefix("torch.")
-    rows = []
+    configs = [("naive (one product at a time, float32)", models32, None)]
+    configs += [(f"pipeline, batch {bs}, float32", models32, bs) for bs in args.fp32_batch_sizes]
+    configs += [(f"pipeline, batch {bs}, {precision}", models, bs) for bs in args.batch_sizes]
+    totals: dict[str, dict] = {
+        label: {"label": label, "products": 0, "seconds": 0.0, "stages": defaultdict(float)}
+        for label, _, _ in configs
+    }
+    rounds: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         catalog = make_catalog(Path(tmp), args.products)
         # warm-up (first calls allocate and pick kernels)
         for bundle in (models, models32):
             run_pipeline(bundle, make_catalog(Path(tmp) / "warm", 4), 4)
-        naive = run_naive(models32, catalog, args.naive_products)
-        naive["label"] = "naive (one product at a time, float32)"
-        rows.append(naive)
-        print(_line(naive), flush=True)
-        runs = [(models32, bs, "float32") for bs in args.fp32_batch_sizes]
-        runs += [(models, bs, precision) for bs in args.batch_sizes]
-        for bundle, bs, label in runs:
-            r = run_pipeline(bundle, catalog, bs)
-            r["label"] = f"pipeline, batch {bs}, {label}"
-            rows.append(r)
-            print(_line(r), flush=True)
+        # Rounds, each running every configuration (the order rotates), so that background
+        # load on a shared machine hits all of them alike; ratios are also given per round.
+        for rnd in range(args.rounds):
+            rates: dict[str, float] = {}
+            order = configs[rnd % len(configs) :] + configs[: rnd % len(configs)]
+            for label, bundle, bs in order:
+                if bs is None:
+                    r = run_naive(bundle, catalog, args.naive_products)
+                else:
+                    r = run_pipeline(bundle, catalog, bs)
+                total = totals[label]
+                total["products"] += r["products"]
+                total["seconds"] += r["seconds"]
+                for stage, sec in r["stages"].items():
+                    total["stages"][stage] += sec
+                rates[label] = r["products"] / r["seconds"]
+                print(f"round {rnd + 1}: {label}: {_line({**r, 'label': ''})}", flush=True)
+            naive_rate = rates[configs[0][0]]
+            rounds.append({label: rate / naive_rate for label, rate in rates.items()})
+        rows = [
+            {**totals[label], "stages": dict(totals[label]["stages"])} for label, _, _ in configs
+        ]
+        for row in rows:
+            ratios = [r[row["label"]] for r in rounds]
+            row["ratio_per_round"] = ratios
         close = fidelity(models32, models, catalog, args.fidelity_products)
         print(f"fidelity of {precision} against float32: {close}", flush=True)
     result = {
@@ -305,15 +339,89 @@ def main() -> None:
         "model_load_seconds": load_s,
         "image_precision": precision,
         "dims": models.dims(),
+        "rounds": args.rounds,
         "rows": rows,
         "fidelity": close,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
+    try:
+        plot(result, PLOT)
+    except ImportError:
+        print("matplotlib is not installed: no plot")
     base = rows[0]["products"] / rows[0]["seconds"]
     for r in rows:
         rate = r["products"] / r["seconds"]
-        print(f"{r['label']:<42} {rate:6.2f} products/s  x{rate / base:4.2f} vs naive")
+        per_round = ", ".join(f"{x:.2f}" for x in r["ratio_per_round"])
+        print(
+            f"{r['label']:<42} {rate:6.2f} products/s  x{rate / base:4.2f} vs naive"
+            f"  (per round: {per_round})"
+        )
+
+
+STAGE_ORDER = (
+    "BLIP image",
+    "caption (BLIP generate)",
+    "CLIP image",
+    "CLIP image (interrogator)",
+    "text embedding",
+    "term ranking",
+    "decode",
+    "upsert",
+    "index build",
+)
+
+
+def plot(result: dict, path: Path) -> None:
+    """Seconds per product in each stage, one stacked bar per run (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    naive_rate = rows[0]["products"] / rows[0]["seconds"]
+    fig, ax = plt.subplots(figsize=(10, 0.75 * len(rows) + 1.6))
+    colors = dict(zip(STAGE_ORDER, plt.cm.tab10.colors, strict=False))
+    labels = []
+    for y, r in enumerate(rows):
+        left = 0.0
+        for stage in STAGE_ORDER:
+            per = r["stages"].get(stage, 0.0) / r["products"]
+            if per <= 0:
+                continue
+            ax.barh(
+                y,
+                per,
+                left=left,
+                color=colors[stage],
+                label=stage if y == 0 or stage not in rows[0]["stages"] else None,
+            )
+            left += per
+        rate = r["products"] / r["seconds"]
+        ax.text(
+            left + 0.02,
+            y,
+            f"{r['seconds'] / r['products']:.2f} s ({rate / naive_rate:.2f}x)",
+            va="center",
+            fontsize=8,
+        )
+        labels.append(r["label"])
+    handles, names = ax.get_legend_handles_labels()
+    seen = dict(zip(names, handles, strict=True))
+    ax.legend(seen.values(), seen.keys(), fontsize=8, loc="lower right")
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds per product (speed-up against the naive pipeline)")
+    ax.set_title(
+        f"Ingest, real-size models with random weights, {result['device']},"
+        f" {result['torch_threads']} threads",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _line(r: dict) -> str:
