@@ -244,7 +244,8 @@ class Searcher:
         """One channel weighted: search that channel's own vector and graph. Its HNSW graph was
         built for that space alone, so it finds the channel's top-k more reliably than the fused
         graph does; twice the ef costs about what the fused search costs (fewer dims). Other
-        channels given in ``query`` (evaluation, tuning) are scored from the fused vectors."""
+        channels given in ``query`` (evaluation, tuning) are scored by the backend
+        (``QueryPlan.score_vectors``)."""
         others = {ch: v for ch, v in _channel_queries(query).items() if ch != channel}
         plan = QueryPlan(
             using=channel,
