@@ -292,7 +292,7 @@ def main() -> None:
     models = load_models(base_settings(args.device))
     load_s = time.perf_counter() - t
     models32 = load_models(base_settings(args.device, "fp32"))
-    precision = str(models.blip.image_dtype).removeprefix("torch.")
+    precision = str(models.blip.compute_dtype).removeprefix("torch.")
     configs = [("naive (one product at a time, float32)", models32, None)]
     configs += [(f"pipeline, batch {bs}, float32", models32, bs) for bs in args.fp32_batch_sizes]
     configs += [(f"pipeline, batch {bs}, {precision}", models, bs) for bs in args.batch_sizes]

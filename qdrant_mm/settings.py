@@ -73,9 +73,9 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     cpu_precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
-        description="BLIP image work on the CPU (ITM vision tower, caption generation): bf16"
-        " autocast, or fp32; auto = bf16 where the CPU has native bf16 (AMX / AVX512-BF16)."
-        " CUDA always uses fp16",
+        description="What BLIP and CLIP compute in on the CPU: bf16 (autocast, matrix weights"
+        " stored in bf16) or fp32; auto = bf16 where the CPU has native bf16 (AMX /"
+        " AVX512-BF16). CUDA always uses fp16",
     )
     clip_model: str = Field("ViT-B-32", min_length=1)
     clip_pretrained: str = Field("openai", description="open_clip tag or local checkpoint file")

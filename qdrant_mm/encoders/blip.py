@@ -12,7 +12,7 @@ from PIL import Image
 from qdrant_mm.encoders.base import l2_normalize
 from qdrant_mm.encoders.devices import (
     autocast,
-    image_dtype,
+    compute_dtype,
     linear_dtype,
     model_dtype,
     resolve_device,
@@ -44,15 +44,15 @@ class BlipEncoder:
         device: torch.device,
         batch_size: int = 32,
         max_text_tokens: int = DEFAULT_MAX_TEXT_TOKENS,
-        image_dtype: torch.dtype | None = None,
+        compute_dtype: torch.dtype | None = None,
     ) -> None:
         self.model = model.eval()
         self.processor = processor
         self.model_id = model_id
         self.device = device
         self.dtype = model_dtype(device)
-        # default: what the image side's weights are stored in (bf16 when prepared for it)
-        self.image_dtype = image_dtype or linear_dtype(model.vision_model) or self.dtype
+        # default: what the weights are stored in (bf16 when prepared for it)
+        self.compute_dtype = compute_dtype or linear_dtype(model) or self.dtype
         self.batch_size = max(1, int(batch_size))
         max_positions = int(model.config.text_config.max_position_embeddings)
         self.max_text_tokens = max(2, min(int(max_text_tokens), max_positions))
@@ -71,7 +71,7 @@ class BlipEncoder:
             batch = images[start : start + self.batch_size]
             pixels = self.processor(images=batch, return_tensors="pt")["pixel_values"]
             pixels = pixels.to(self.device, dtype=self.dtype)
-            with torch.inference_mode(), autocast(self.device, self.image_dtype):
+            with torch.inference_mode(), autocast(self.device, self.compute_dtype):
                 hidden = self.model.vision_model(pixel_values=pixels).last_hidden_state
                 feats = self.model.vision_proj(hidden[:, 0, :])
             out.append(feats.float().cpu().numpy())
@@ -93,7 +93,7 @@ class BlipEncoder:
                 max_length=self.max_text_tokens,
                 return_tensors="pt",
             )
-            with torch.inference_mode(), autocast(self.device):
+            with torch.inference_mode(), autocast(self.device, self.compute_dtype):
                 hidden = self.model.text_encoder(
                     input_ids=tokens["input_ids"].to(self.device),
                     attention_mask=tokens["attention_mask"].to(self.device),
@@ -142,16 +142,16 @@ def load_blip(
 ) -> BlipEncoder:
     """Load ``BlipForImageTextRetrieval`` (hub id, e.g. ``Salesforce/blip-itm-base-coco``, or a
     local ``save_pretrained`` folder) as a :class:`BlipEncoder`. ``cpu_precision``: see
-    :func:`~qdrant_mm.encoders.devices.image_dtype`."""
+    :func:`~qdrant_mm.encoders.devices.compute_dtype`."""
     from transformers import BlipForImageTextRetrieval
 
     device = resolve_device(device)
     net, processor, label = load_pretrained_blip(
         BlipForImageTextRetrieval, model, device, setting=BLIP_SETTING, what="BLIP retrieval model"
     )
-    compute_dtype = image_dtype(device, cpu_precision)
-    if compute_dtype != model_dtype(device):  # bf16 on the CPU: the image side only
-        store_linear_weights(net, compute_dtype, (net.vision_model, net.vision_proj))
+    dtype = compute_dtype(device, cpu_precision)
+    if dtype != model_dtype(device):  # bf16 on the CPU
+        store_linear_weights(net, dtype)
     return BlipEncoder(
         net,
         processor,
@@ -159,5 +159,5 @@ def load_blip(
         device=device,
         batch_size=batch_size,
         max_text_tokens=max_text_tokens,
-        image_dtype=compute_dtype,
+        compute_dtype=dtype,
     )

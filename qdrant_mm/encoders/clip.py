@@ -15,7 +15,14 @@ import torch
 from PIL import Image
 
 from qdrant_mm.encoders.base import l2_normalize
-from qdrant_mm.encoders.devices import autocast, model_dtype, resolve_device
+from qdrant_mm.encoders.devices import (
+    autocast,
+    compute_dtype,
+    linear_dtype,
+    model_dtype,
+    resolve_device,
+    store_linear_weights,
+)
 from qdrant_mm.encoders.loading import content_hash, local_label, local_path
 from qdrant_mm.errors import ModelLoadError
 from qdrant_mm.image_modes import to_model_rgb
@@ -43,6 +50,7 @@ class ClipEncoder:
         open_clip_name: str,
         batch_size: int = 32,
         dim: int | None = None,
+        compute_dtype: torch.dtype | None = None,
     ) -> None:
         self.model = model.eval()
         self.preprocess = preprocess
@@ -50,6 +58,8 @@ class ClipEncoder:
         self.model_id = model_id
         self.device = device
         self.dtype = model_dtype(device)
+        # default: what the weights are stored in (bf16 when prepared for it)
+        self.compute_dtype = compute_dtype or linear_dtype(model) or self.dtype
         self.open_clip_name = open_clip_name
         self.batch_size = max(1, int(batch_size))
         self.context_length = int(getattr(tokenizer, "context_length", None) or 77)
@@ -69,7 +79,7 @@ class ClipEncoder:
             batch = images[start : start + self.batch_size]
             pixels = torch.stack([self.preprocess(to_model_rgb(img)) for img in batch])
             pixels = pixels.to(self.device, dtype=self.dtype)
-            with torch.inference_mode(), autocast(self.device):
+            with torch.inference_mode(), autocast(self.device, self.compute_dtype):
                 feats = self.model.encode_image(pixels)
             out.append(feats.float().cpu().numpy())
         return l2_normalize(np.concatenate(out))
@@ -87,7 +97,7 @@ class ClipEncoder:
         out = []
         for start in range(0, len(texts), step):
             tokens = self.tokenize(texts[start : start + step]).to(self.device)
-            with torch.inference_mode(), autocast(self.device):
+            with torch.inference_mode(), autocast(self.device, self.compute_dtype):
                 feats = self._encode_tokens(tokens)
             out.append(feats.float().cpu().numpy())
         return l2_normalize(np.concatenate(out))
@@ -137,6 +147,7 @@ def load_clip(
     device: torch.device | str = "auto",
     *,
     batch_size: int = 32,
+    cpu_precision: str = "auto",
 ) -> ClipEncoder:
     """Load an open_clip model as a :class:`ClipEncoder`.
 
@@ -144,6 +155,7 @@ def load_clip(
     ``local-dir:/folder``, or the path of an open_clip model-config JSON file.
     ``pretrained``: an open_clip pretrained tag (``openai``; downloaded unless cached) or a
     local checkpoint file. Failures raise :class:`ModelLoadError` naming the setting and value.
+    ``cpu_precision``: see :func:`~qdrant_mm.encoders.devices.compute_dtype`.
     """
     device = resolve_device(device)
     name, arch_label, schema = _resolve_architecture(model)
@@ -165,6 +177,9 @@ def load_clip(
         if not schema:
             what += f", {PRETRAINED_SETTING}={pretrained!r}"
         raise ModelLoadError(f"cannot load the CLIP model ({what}): {exc}") from exc
+    dtype = compute_dtype(device, cpu_precision)
+    if dtype != model_dtype(device):  # bf16 on the CPU
+        store_linear_weights(clip_model, dtype)
     model_id = f"open_clip:{arch_label}" + (f":{weights_label}" if weights_label else "")
     return ClipEncoder(
         clip_model,
@@ -175,6 +190,7 @@ def load_clip(
         open_clip_name=name,
         batch_size=batch_size,
         dim=_embed_dim(clip_model),
+        compute_dtype=dtype,
     )
 
 

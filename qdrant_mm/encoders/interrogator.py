@@ -27,7 +27,7 @@ from qdrant_mm.encoders.blip import load_pretrained_blip
 from qdrant_mm.encoders.clip import ClipEncoder
 from qdrant_mm.encoders.devices import (
     autocast,
-    image_dtype,
+    compute_dtype,
     linear_dtype,
     model_dtype,
     store_linear_weights,
@@ -233,7 +233,7 @@ class InterrogatorDescriber:
         fast_terms_per_list: int = 2,
         max_flavors: int = 32,
         min_flavors: int = 8,
-        image_dtype: torch.dtype | None = None,
+        compute_dtype: torch.dtype | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"QDRANT_MM_INTERROGATOR_MODE: must be one of {', '.join(MODES)}")
@@ -250,7 +250,9 @@ class InterrogatorDescriber:
         self.device = clip.device
         self._caption_dtype = next(self.caption_model.parameters()).dtype
         # what generation computes in; default: what the weights are stored in
-        self.image_dtype = image_dtype or linear_dtype(self.caption_model) or self._caption_dtype
+        self.compute_dtype = (
+            compute_dtype or linear_dtype(self.caption_model) or self._caption_dtype
+        )
         self.model_id = (
             f"interrogator:{mode}|vocab={self.vocabulary.vocab_id}"
             f"|caption={caption_id}@{self.caption_max_length}|clip={clip.model_id}"
@@ -288,7 +290,9 @@ class InterrogatorDescriber:
 
     def _build_table(self, term_list: TermList) -> _Table:
         desc = _safe_name(f"{self.vocabulary.kind}-{term_list.name}")
-        table = _quiet_label_table(list(term_list.terms), desc, self.interrogator)
+        # The package calls the CLIP model itself here: compute as the encoder does.
+        with autocast(self.device, self.clip.compute_dtype):
+            table = _quiet_label_table(list(term_list.terms), desc, self.interrogator)
         embeds = l2_normalize(np.stack([np.asarray(e, dtype=np.float32) for e in table.embeds]))
         return _Table(term_list.name, tuple(table.labels), embeds)
 
@@ -302,7 +306,7 @@ class InterrogatorDescriber:
             batch = images[start : start + self.batch_size]
             pixels = self.caption_processor(images=batch, return_tensors="pt")["pixel_values"]
             pixels = pixels.to(self.device, dtype=self._caption_dtype)
-            with torch.inference_mode(), autocast(self.device, self.image_dtype):
+            with torch.inference_mode(), autocast(self.device, self.compute_dtype):
                 tokens = self.caption_model.generate(
                     pixel_values=pixels, max_new_tokens=self.caption_max_length
                 )
@@ -424,7 +428,7 @@ def load_interrogator(
 ) -> InterrogatorDescriber:
     """Load the BLIP caption model (hub id or ``save_pretrained`` folder) and build the
     describer around ``clip`` (shared, not copied). ``cpu_precision``: what caption generation
-    computes in on the CPU (:func:`~qdrant_mm.encoders.devices.image_dtype`)."""
+    computes in on the CPU (:func:`~qdrant_mm.encoders.devices.compute_dtype`)."""
     from transformers import BlipForConditionalGeneration
 
     vocab = resolve_vocabulary(vocabulary, terms_dir)
@@ -435,9 +439,9 @@ def load_interrogator(
         setting=CAPTION_SETTING,
         what="BLIP caption model",
     )
-    compute_dtype = image_dtype(clip.device, cpu_precision)
-    if compute_dtype != model_dtype(clip.device):  # bf16 on the CPU; the model only captions
-        store_linear_weights(net, compute_dtype)
+    dtype = compute_dtype(clip.device, cpu_precision)
+    if dtype != model_dtype(clip.device):  # bf16 on the CPU
+        store_linear_weights(net, dtype)
     return InterrogatorDescriber(
         clip,
         net,
@@ -448,5 +452,5 @@ def load_interrogator(
         caption_max_length=caption_max_length,
         batch_size=batch_size,
         cache_dir=cache_dir,
-        image_dtype=compute_dtype,
+        compute_dtype=dtype,
     )

@@ -83,7 +83,11 @@ def load_models(settings: Settings, *, term_cache_dir: Path | None = None) -> Mo
     device = resolve_device(settings.device)
     precision = settings.cpu_precision
     clip = load_clip(
-        settings.clip_model, settings.clip_pretrained, device, batch_size=settings.batch_size
+        settings.clip_model,
+        settings.clip_pretrained,
+        device,
+        batch_size=settings.batch_size,
+        cpu_precision=precision,
     )
     blip = load_blip(
         settings.blip_model, device, batch_size=settings.batch_size, cpu_precision=precision
