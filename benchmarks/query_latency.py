@@ -38,6 +38,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--weights", default="0.4,0.4,0.2")
+    ap.add_argument(
+        "--cpu-precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="QDRANT_MM_CPU_PRECISION of the encoders",
+    )
     ap.add_argument("--latent-dim", type=int, default=12, help="synthetic data (see fusion.py)")
     ap.add_argument("--noise", type=float, default=0.8)
     ap.add_argument("--store", type=Path, default=ROOT / ".qdrant-mm" / "bench-query-latency")
@@ -52,7 +58,7 @@ def main() -> None:
     from qdrant_mm.search import Searcher
     from qdrant_mm.weights import Weights
 
-    models = load_models(base_settings("cpu"))
+    models = load_models(base_settings("cpu", args.cpu_precision))
     dims = models.dims()
     name = f"latency_{args.n}"
     marker = args.store / f"{name}.done"
@@ -101,6 +107,7 @@ def main() -> None:
         "n": args.n,
         "queries": args.queries,
         "torch_threads": torch.get_num_threads(),
+        "compute_dtype": str(models.blip.compute_dtype).removeprefix("torch."),
         "weights": str(weights),
         "latency_ms": {k: percentiles(v) for k, v in parts.items()},
         "share_of_mean": {k: statistics.fmean(v) / total for k, v in parts.items() if k != "total"},
