@@ -70,7 +70,8 @@ def compute_dtype(device: torch.device, cpu_precision: str = "auto") -> torch.dt
     in bf16 up front (:func:`store_linear_weights`). Measured with the real-size models
     (``benchmarks/ingest.py``, ``docs/benchmarks.md``): BLIP's vision tower 2.9x and caption
     generation 2.3x faster, a short text query 1.3x (BLIP) and 1.25x (CLIP), CLIP's image tower
-    3x, at cosine >= 0.9999 to fp32 for every embedding.
+    3x; each model's embedding of the same input at cosine >= 0.9999 to fp32 (the interrogator's
+    text can differ more: near-tied terms may rank the other way).
     """
     if cpu_precision not in CPU_PRECISIONS:
         raise ConfigError(
