@@ -12,11 +12,10 @@ from PIL import Image
 from qdrant_mm.encoders.base import l2_normalize
 from qdrant_mm.encoders.devices import (
     autocast,
-    compute_dtype,
     linear_dtype,
     model_dtype,
+    prepare_weights,
     resolve_device,
-    store_linear_weights,
 )
 from qdrant_mm.encoders.loading import local_label, local_path
 from qdrant_mm.errors import ModelLoadError
@@ -149,9 +148,7 @@ def load_blip(
     net, processor, label = load_pretrained_blip(
         BlipForImageTextRetrieval, model, device, setting=BLIP_SETTING, what="BLIP retrieval model"
     )
-    dtype = compute_dtype(device, cpu_precision)
-    if dtype != model_dtype(device):  # bf16 on the CPU
-        store_linear_weights(net, dtype)
+    dtype = prepare_weights(net, device, cpu_precision)
     return BlipEncoder(
         net,
         processor,

@@ -17,11 +17,10 @@ from PIL import Image
 from qdrant_mm.encoders.base import l2_normalize
 from qdrant_mm.encoders.devices import (
     autocast,
-    compute_dtype,
     linear_dtype,
     model_dtype,
+    prepare_weights,
     resolve_device,
-    store_linear_weights,
 )
 from qdrant_mm.encoders.loading import content_hash, local_label, local_path
 from qdrant_mm.errors import ModelLoadError
@@ -177,9 +176,7 @@ def load_clip(
         if not schema:
             what += f", {PRETRAINED_SETTING}={pretrained!r}"
         raise ModelLoadError(f"cannot load the CLIP model ({what}): {exc}") from exc
-    dtype = compute_dtype(device, cpu_precision)
-    if dtype != model_dtype(device):  # bf16 on the CPU
-        store_linear_weights(clip_model, dtype)
+    dtype = prepare_weights(clip_model, device, cpu_precision)
     model_id = f"open_clip:{arch_label}" + (f":{weights_label}" if weights_label else "")
     return ClipEncoder(
         clip_model,

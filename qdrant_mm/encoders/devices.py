@@ -121,6 +121,17 @@ def store_linear_weights(
     return changed
 
 
+def prepare_weights(
+    model: torch.nn.Module, device: torch.device, cpu_precision: str
+) -> torch.dtype:
+    """Get a loaded ``model`` ready to compute in :func:`compute_dtype`: where that differs from
+    the dtype it was loaded in (bf16 on the CPU), store its matrix weights in it. Returns it."""
+    dtype = compute_dtype(device, cpu_precision)
+    if dtype != model_dtype(device):
+        store_linear_weights(model, dtype)
+    return dtype
+
+
 def linear_dtype(module: torch.nn.Module) -> torch.dtype | None:
     """The dtype of the first ``nn.Linear`` weight in ``module`` (None without one): bf16 when
     :func:`store_linear_weights` prepared it for bf16 work."""

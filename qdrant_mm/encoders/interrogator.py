@@ -27,10 +27,8 @@ from qdrant_mm.encoders.blip import load_pretrained_blip
 from qdrant_mm.encoders.clip import ClipEncoder
 from qdrant_mm.encoders.devices import (
     autocast,
-    compute_dtype,
     linear_dtype,
-    model_dtype,
-    store_linear_weights,
+    prepare_weights,
 )
 from qdrant_mm.errors import ConfigError
 from qdrant_mm.image_modes import to_model_rgb
@@ -439,9 +437,7 @@ def load_interrogator(
         setting=CAPTION_SETTING,
         what="BLIP caption model",
     )
-    dtype = compute_dtype(clip.device, cpu_precision)
-    if dtype != model_dtype(clip.device):  # bf16 on the CPU
-        store_linear_weights(net, dtype)
+    dtype = prepare_weights(net, clip.device, cpu_precision)
     return InterrogatorDescriber(
         clip,
         net,
