@@ -68,10 +68,10 @@ def compute_dtype(device: torch.device, cpu_precision: str = "auto") -> torch.dt
     CPU has native bf16 (:func:`cpu_has_native_bf16`); fp32 otherwise. bf16 runs under autocast,
     so that layer norms and softmax keep fp32 accuracy, and the loaders store the matrix weights
     in bf16 up front (:func:`store_linear_weights`). Measured with the real-size models
-    (``benchmarks/ingest.py``, ``docs/benchmarks.md``): BLIP's vision tower 2.9x and caption
-    generation 2.3x faster, a short text query 1.3x (BLIP) and 1.25x (CLIP), CLIP's image tower
-    3x; each model's embedding of the same input at cosine >= 0.9999 to fp32 (the interrogator's
-    text can differ more: near-tied terms may rank the other way).
+    (``benchmarks/ingest.py``, ``benchmarks/query_latency.py``; ``docs/benchmarks.md``): ingest
+    ~2.4x and a text query ~1.4x faster than fp32 on an AMX CPU, each model's embedding of the
+    same input at cosine >= 0.9999 to fp32 (the interrogator's text can differ more: near-tied
+    terms may rank the other way).
     """
     if cpu_precision not in CPU_PRECISIONS:
         raise ConfigError(
