@@ -105,6 +105,42 @@ def exact_topk(
     return top[np.argsort(-score[top], kind="stable")]
 
 
+def exact_topk_many(
+    vectors: dict[str, np.ndarray],
+    queries: Sequence[dict[str, np.ndarray]],
+    weightings: dict[str, Sequence[float]],
+    k: int,
+    chunk: int = 200_000,
+) -> dict[str, list[np.ndarray]]:
+    """``exact_topk`` for every query under every weighting, computed with one matrix product
+    per channel and block of products (what makes the exact ranking of 1M products take seconds
+    instead of minutes). Returns ``{weighting name: [indices of the top-k per query]}``."""
+    n = len(vectors[CHANNELS[0]])
+    qmat = {ch: np.stack([q[ch] for q in queries]).astype(np.float32).T for ch in CHANNELS}
+    best: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (scores, indices), (k', nq)
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        sims = {ch: vectors[ch][lo:hi] @ qmat[ch] for ch in CHANNELS}  # (m, nq) each
+        for name, weights in weightings.items():
+            score = np.zeros((hi - lo, len(queries)), dtype=np.float32)
+            for ch, w in zip(CHANNELS, weights, strict=True):
+                if w:
+                    score += np.float32(w) * sims[ch]
+            kk = min(k, hi - lo)
+            top = np.argpartition(-score, kk - 1, axis=0)[:kk]
+            cand_s = np.take_along_axis(score, top, axis=0)
+            cand_i = top + lo
+            if name in best:
+                cand_s = np.concatenate([best[name][0], cand_s])
+                cand_i = np.concatenate([best[name][1], cand_i])
+            best[name] = (cand_s, cand_i)
+    out: dict[str, list[np.ndarray]] = {}
+    for name, (scores, idx) in best.items():
+        order = np.argsort(-scores, axis=0, kind="stable")[:k]
+        out[name] = [idx[order[:, j], j] for j in range(len(queries))]
+    return out
+
+
 def recall(got: Iterable[str], want: Iterable[str]) -> float:
     want = list(want)
     return len(set(got) & set(want)) / len(want)

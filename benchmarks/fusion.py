@@ -35,7 +35,13 @@ Example::
     python benchmarks/fusion.py --n 100000 --backends local --queries 10
     python benchmarks/fusion.py --n 10000 --backends edge --queries 50 --ef 256 --ef-sweep \
         --quantization int8 --tag int8-ef256 --no-plots
+    python benchmarks/fusion.py --n 1000000 --backends edge --queries 50 --ef 256 \
+        --quantization int8 --ef-sweep 128 256 512 1024 --tag int8-ef256 --store DIR --no-plots
     python benchmarks/fusion.py --report        # tables (markdown) + docs/img/fusion_*.png
+
+``--store DIR`` keeps the indexed Edge store in ``DIR/edge-<N>`` and, run again with the same N
+and data, queries it without writing and indexing again (``built.json`` in it records the
+parameters and the write / optimize times of the build).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +68,7 @@ from common import (  # noqa: E402
     RESULTS_DIR,
     Generator,
     edge_shard,
-    exact_topk,
+    exact_topk_many,
     log,
     machine,
     make_backend,
@@ -70,6 +77,7 @@ from common import (  # noqa: E402
     product_ids,
     recall,
     seed_collection,
+    timer,
 )
 
 from qdrant_mm.backends.base import QuantizationSearch, QueryPlan  # noqa: E402
@@ -238,6 +246,55 @@ def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, Pl
 
 
 # --- one run --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeptStore:
+    """An indexed store kept in ``--store DIR`` between runs, so that a large N (1M products:
+    hours of HNSW building on 2 cores) is built once and queried again. ``built.json`` records
+    the data and collection parameters it was built with; a run with other parameters refuses
+    to reuse it instead of measuring the wrong collection."""
+
+    path: Path
+    params: dict[str, Any]
+
+    @property
+    def marker(self) -> Path:
+        return self.path / "built.json"
+
+    def read_built(self) -> dict[str, Any] | None:
+        if not self.marker.exists():
+            if self.path.exists() and any(self.path.iterdir()):
+                raise SystemExit(
+                    f"--store {self.path} holds an unfinished build (no built.json): "
+                    "delete it to build again"
+                )
+            return None
+        built = json.loads(self.marker.read_text())
+        if built["params"] != self.params:
+            raise SystemExit(
+                f"--store {self.path} was built with {built['params']}, this run asks for "
+                f"{self.params}: use another folder"
+            )
+        return built["timings"]
+
+    def write_built(self, timings: dict[str, float]) -> None:
+        self.marker.write_text(json.dumps({"params": self.params, "timings": timings}, indent=1))
+
+
+def _kept_store(args: argparse.Namespace, kind: str, n: int) -> KeptStore | None:
+    if not args.store:
+        return None
+    if kind != "edge":
+        raise SystemExit("--store keeps Edge stores only (local mode is rebuilt in memory)")
+    params = {
+        "n": n,
+        "latent_dim": args.latent_dim,
+        "noise": args.noise,
+        "seed": args.seed,
+        "quantization": args.quantization,
+    }
+    return KeptStore(Path(args.store) / f"edge-{n}", params)
+
+
 def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"qmm-fusion-{kind}-", dir=args.workdir))
     out: dict[str, Any] = {
@@ -265,27 +322,36 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
         warm, queries = queries[: args.warmup], queries[args.warmup :]
         ids = product_ids(n)
         bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
-        backend = make_backend(kind, workdir / "store")
-        log(f"[{kind} N={n}] writing {n} products")
-        out["seed_s"] = seed_collection(
-            backend,
-            COLLECTION,
-            vectors,
-            bundle.model_ids(),
-            quantization=None if args.quantization == "none" else args.quantization,
-        )
-        log(f"[{kind} N={n}] written in {out['seed_s']:.1f} s; optimize()")
-        out["optimize_s"] = backend.optimize(COLLECTION)
+        kept = _kept_store(args, kind, n)
+        built = kept.read_built() if kept else None
+        backend = make_backend(kind, kept.path if kept else workdir / "store")
+        if built:
+            log(f"[{kind} N={n}] reusing the indexed store in {kept.path}")
+            out.update(built)
+            out["reused_store"] = True
+        else:
+            log(f"[{kind} N={n}] writing {n} products")
+            out["seed_s"] = seed_collection(
+                backend,
+                COLLECTION,
+                vectors,
+                bundle.model_ids(),
+                quantization=None if args.quantization == "none" else args.quantization,
+            )
+            log(f"[{kind} N={n}] written in {out['seed_s']:.1f} s; optimize()")
+            out["optimize_s"] = backend.optimize(COLLECTION)
+            if kept:
+                kept.write_built({"seed_s": out["seed_s"], "optimize_s": out["optimize_s"]})
         if kind == "edge":
             out["shard_info"] = backend.shard_info(COLLECTION)
         log(f"[{kind} N={n}] optimize {out['optimize_s']:.1f} s {out.get('shard_info', '')}")
 
         plans = all_plans(backend, kind, args)
-        exact = {
-            wname: [[ids[i] for i in exact_topk(vectors, q, w, 10)] for q in queries]
-            for wname, w in WEIGHTINGS.items()
-        }
-        exact_clip = [[ids[i] for i in exact_topk(vectors, q, (0, 1, 0), 10)] for q in queries]
+        with timer() as t_exact:
+            top = exact_topk_many(vectors, queries, {**WEIGHTINGS, "clip": (0, 1, 0)}, 10)
+        log(f"[{kind} N={n}] exact rankings in {t_exact['s']:.1f} s")
+        exact = {wname: [[ids[i] for i in t] for t in top[wname]] for wname in WEIGHTINGS}
+        exact_clip = [[ids[i] for i in t] for t in top["clip"]]
         # Channel agreement: how often the exact top-10 of one channel is in another's.
         out["agreement_top10"] = {
             f"{a}/{b}": float(
@@ -642,6 +708,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tag", default="", help="suffix of the result key (a variant)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--workdir", default=None, help="where the temporary stores go")
+    ap.add_argument(
+        "--store",
+        default=None,
+        help="keep the indexed Edge store under this folder and reuse it when run again with "
+        "the same N and data (instead of a temporary store)",
+    )
     ap.add_argument("--report", action="store_true", help="only print tables from --out")
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
