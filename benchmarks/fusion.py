@@ -685,7 +685,13 @@ def main(argv: list[str] | None = None) -> None:
         help="queries per weighting on local mode (default: --queries)",
     )
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--ef", type=int, default=128, help="hnsw_ef (the Searcher default)")
+    ap.add_argument(
+        "--ef",
+        type=int,
+        default=128,
+        help="hnsw_ef of every plan (default 128, as in the first runs; the Searcher's default, "
+        "QDRANT_MM_HNSW_EF, is 256)",
+    )
     ap.add_argument(
         "--depth", type=int, default=64, help="prefetch limit (the Searcher's union_limit default)"
     )

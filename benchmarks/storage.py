@@ -14,7 +14,7 @@ its own process and opened again in another one:
 
 Variants:
 
-  edge            EdgeBackend as shipped
+  edge            EdgeBackend, float32 ``fused`` (``QDRANT_MM_QUANTIZATION=none``)
   edge-int8       same, with int8 scalar quantization (quantile 0.99, kept in RAM) on ``fused``:
                   the collection as ``QDRANT_MM_QUANTIZATION=int8`` creates it
   edge-int8-cold  edge-int8, and the original float32 vectors left on disk (``Memory.Cold``;

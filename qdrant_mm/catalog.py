@@ -1,4 +1,5 @@
-"""Reading a product catalog (JSONL or CSV) into validated :class:`Product` rows."""
+"""Reading a product catalog (JSONL / NDJSON, JSON, CSV or TSV) into validated :class:`Product`
+rows."""
 
 from __future__ import annotations
 

@@ -108,7 +108,9 @@ class _RichProgress:
 @app.command()
 @handles_errors
 def sync(
-    catalog: Annotated[Path, typer.Argument(help="Catalog file (.jsonl or .csv)")],
+    catalog: Annotated[
+        Path, typer.Argument(help="Catalog file (.jsonl/.ndjson, .json, .csv or .tsv)")
+    ],
     collection: Annotated[str | None, typer.Option(help="Collection name (alias)")] = None,
     rebuild: Annotated[
         bool, typer.Option(help="Build a fresh collection, then switch the alias")

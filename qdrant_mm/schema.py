@@ -7,11 +7,11 @@ Each product is one point with four named vectors:
   ``concat(α·q_blip, β·q_clip, γ·q_interrogator)`` scores ``α·cos_b + β·cos_c + γ·cos_i`` on it,
   exactly, in one search: see ``docs/search.md``.
 
-Optionally (``QDRANT_MM_QUANTIZATION=int8``) ``fused`` also gets an int8 scalar-quantized copy
-that HNSW searches use, rescoring their candidates with the float32 vectors. Quantization is a
-property of the collection, chosen when it is created and recorded in its metadata
-(``CollectionMeta.quantization``): a later sync keeps the collection as it is; ``sync --rebuild``
-creates a new one with the current setting.
+By default (``QDRANT_MM_QUANTIZATION=int8``; ``none`` turns it off) ``fused`` also gets an int8
+scalar-quantized copy that HNSW searches use, rescoring their candidates with the float32
+vectors. Quantization is a property of the collection, chosen when it is created and recorded in
+its metadata (``CollectionMeta.quantization``): a later sync keeps the collection as it is;
+``sync --rebuild`` creates a new one with the current setting.
 """
 
 from __future__ import annotations

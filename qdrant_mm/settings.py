@@ -1,7 +1,8 @@
 """Runtime settings, read from ``QDRANT_MM_*`` environment variables (or a ``.env`` file).
 
 A bad value fails at start-up with a :class:`~qdrant_mm.errors.ConfigError` that names the
-environment variable, e.g. ``QDRANT_MM_DEVICE: must be one of auto, cpu, cuda (got 'gpu')``.
+environment variable and the value it got, one line per problem, e.g.
+``QDRANT_MM_DEVICE: Input should be 'auto', 'cpu' or 'cuda' (got 'gpu')``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class Settings(BaseSettings):
     # --- storage -----------------------------------------------------------------------------
     backend: Literal["auto", "server", "edge", "local"] = Field(
         "auto",
-        description="auto: server when QDRANT_URL is set, else Edge; or server|edge|local.",
+        description=(
+            "auto: server when QDRANT_MM_QDRANT_URL is set, else Edge; or server|edge|local."
+        ),
     )
     qdrant_url: str | None = Field(None, description="Qdrant server/cluster URL; unset = embedded")
     qdrant_path: Path = Field(Path("./qdrant_data"), description="Embedded storage folder")

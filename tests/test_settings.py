@@ -31,7 +31,7 @@ def test_env_prefix_and_server_choice(monkeypatch):
 @pytest.mark.parametrize(
     "var, value, fragment",
     [
-        ("QDRANT_MM_DEVICE", "gpu", "QDRANT_MM_DEVICE"),
+        ("QDRANT_MM_DEVICE", "gpu", r"QDRANT_MM_DEVICE: .*'cuda'.* \(got 'gpu'\)"),
         ("QDRANT_MM_WEIGHTS", "1,-1,0", "QDRANT_MM_WEIGHTS"),
         ("QDRANT_MM_WEIGHTS", "0,0,0", "all weights are zero"),
         ("QDRANT_MM_BATCH_SIZE", "0", "QDRANT_MM_BATCH_SIZE"),

@@ -1,6 +1,8 @@
 """Offline evaluation: qrels, exact ranking metrics and fusion-weight tuning.
 
-Pure and backend-independent: the caller fetches rankings or candidate sets from Qdrant.
+The metrics and the weight tuning are pure and backend-independent (they take rankings and
+candidate sets); :mod:`qdrant_mm.evaluation.runner` fetches those from a collection with a
+:class:`~qdrant_mm.search.Searcher`, for the CLI or any caller.
 """
 
 from qdrant_mm.evaluation.metrics import (
