@@ -35,16 +35,26 @@ def test_csv_catalog_keeps_extra_fields_and_validates(tmp_path):
         "colour": "red",
     }
     reasons = [r.error for r in cat.invalid]
-    assert any("id" in r for r in reasons)
+    assert any(r.startswith("line 3: id") for r in reasons)  # the row with an empty id
     assert any("price" in r and "line 4" in r for r in reasons)
     assert any("duplicate id" in r and "line 2" in r for r in reasons)
     assert cat.complete
 
 
-def test_point_id_is_stable_and_int_ids_equal_strings():
+def test_point_id_is_stable_and_int_ids_equal_strings(tmp_path):
     assert point_id("42") == point_id("42")
     assert point_id("42") != point_id("43")
     assert len(point_id("x")) == 36
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": 42, "image": "a.png"}\n{"id": "7", "image": "b.png"}\n')
+    cat = read_catalog(path)
+    assert [p.id for p in cat.products] == ["42", "7"]
+    assert point_id(cat.products[0].id) == point_id("42")
+    # an integer id and its string are the same product: a duplicate
+    path.write_text('{"id": 42, "image": "a.png"}\n{"id": "42", "image": "b.png"}\n')
+    cat = read_catalog(path)
+    assert [p.id for p in cat.products] == ["42"]
+    assert "duplicate id" in cat.invalid[0].error
 
 
 def test_unreadable_catalog_is_an_error(tmp_path):

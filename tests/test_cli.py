@@ -97,7 +97,7 @@ def test_weight_profiles_via_cli(cli, shop):
     shown = json.loads(cli("weights", "show", "default").output)
     assert shown["interrogator"] == 1.0
     hits = json.loads(cli("search", "coat", "--json").output)
-    assert all(h["scores"]["blip"] is None for h in hits)
+    assert hits and all(h["scores"]["blip"] is None for h in hits)
     assert "default" in cli("weights", "list").output
     assert cli("weights", "delete", "default").exit_code == 0
     assert cli("weights", "show", "default").exit_code == 2

@@ -192,7 +192,8 @@ def test_scroll_payload(filled):
     by_id = dict(rows)
     assert by_id[data.ids[3]] == {"product_id": "p3"}  # no tags there: field absent
     assert by_id[data.ids[1]] == {"product_id": "p1", "tags": ["sale", "new"]}
-    assert all(pl == {} for _, pl in edge.scroll_payload("products_v1", []))
+    bare = list(edge.scroll_payload("products_v1", []))
+    assert len(bare) == 300 and all(pl == {} for _, pl in bare)
 
 
 def test_count_with_filter_and_delete(filled):
@@ -243,8 +244,7 @@ def test_query_equals_brute_force_hnsw_after_optimize(tmp_path):
     with new_backend(tmp_path / "e", indexing_threshold_kb=1, full_scan_threshold_kb=1) as edge:
         edge.create_collection("c", spec())
         edge.upsert("c", data.records())
-        seconds = edge.optimize("c")
-        assert seconds > 0
+        edge.optimize("c")
         info = edge.shard_info("c")
         assert info["points"] == 400 and info["indexed_vectors"] >= 400  # HNSW was built
         rng = np.random.default_rng(4)

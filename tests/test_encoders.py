@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -480,8 +481,22 @@ def test_model_id_of_hub_weights_is_readable() -> None:
     # No loading: the ids of tag / hub weights are built from their names.
     from qdrant_mm.encoders.clip import _resolve_architecture, _resolve_pretrained
 
-    assert _resolve_architecture("ViT-B-32") == ("ViT-B-32", "ViT-B-32", None)
-    assert _resolve_pretrained("ViT-B-32", "openai", "ViT-B-32") == ("openai", "openai")
+    assert _resolve_architecture(" ViT-B-32 ") == ("ViT-B-32", "ViT-B-32", None)
+    assert _resolve_architecture("hf-hub:org/clip-x") == (
+        "hf-hub:org/clip-x",
+        "hf-hub:org/clip-x",
+        "hf-hub",
+    )
+    # open_clip accepts tags in any case and with - for _: the id label is one spelling
+    assert _resolve_pretrained("ViT-B-32", "OpenAI", "ViT-B-32") == ("OpenAI", "openai")
+    assert _resolve_pretrained("ViT-B-32", "laion2b-s34b-b79k", "ViT-B-32") == (
+        "laion2b-s34b-b79k",
+        "laion2b_s34b_b79k",
+    )
+    with pytest.raises(ModelLoadError, match="neither an open_clip architecture"):
+        _resolve_architecture("ViT-Nope-1")
+    with pytest.raises(ModelLoadError, match=r"known tags: .*laion2b_s34b_b79k"):
+        _resolve_pretrained("ViT-B-32", "no-such-tag", "ViT-B-32")
 
 
 @pytest.fixture
@@ -725,16 +740,12 @@ def test_resolve_device_prefers_cuda_when_available(monkeypatch) -> None:
 # --- sentence-transformers (optional) --------------------------------------------------------
 
 
-def test_sentence_encoder_missing_package_is_clear() -> None:
-    try:
-        import sentence_transformers  # noqa: F401
-    except ImportError:
-        from qdrant_mm.encoders.sentence import load_sentence_encoder
+def test_sentence_encoder_missing_package_is_clear(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # `import` fails
+    from qdrant_mm.encoders.sentence import load_sentence_encoder
 
-        with pytest.raises(ModelLoadError, match="sentence-transformers"):
-            load_sentence_encoder("all-MiniLM-L6-v2", "cpu")
-    else:
-        pytest.skip("sentence-transformers is installed")
+    with pytest.raises(ModelLoadError, match="sentence-transformers"):
+        load_sentence_encoder("all-MiniLM-L6-v2", "cpu")
 
 
 def test_sentence_encoder(tmp_path: Path, tiny_model_settings: dict) -> None:

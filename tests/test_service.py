@@ -318,7 +318,8 @@ def test_image_upload_with_filter(shared):
         data={"filter": "category=bags"},
     )
     assert resp.status_code == 200, resp.text
-    assert all(h["payload"]["category"] == "bags" for h in resp.json()["hits"])
+    hits = resp.json()["hits"]
+    assert hits and all(h["payload"]["category"] == "bags" for h in hits)
 
 
 # --- bad input: 4xx with a message ------------------------------------------------------------
@@ -497,7 +498,7 @@ def test_images_without_root(synced, collection_name, bundle):  # noqa: F811
     with TestClient(create_app(mm)) as client:
         assert_error(client.get("/images/images/p0.png"), 404, "QDRANT_MM_IMAGE_ROOT")
         hits = client.get("/search", params={"q": "x"}).json()["hits"]
-        assert all(h["image_url"] is None for h in hits)
+        assert hits and all(h["image_url"] is None for h in hits)
 
 
 # --- weight profiles ------------------------------------------------------------------------------

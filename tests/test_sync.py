@@ -151,8 +151,12 @@ def test_bad_rows_and_images_are_reported_and_the_rest_stored(tmp_path, backend,
     ).sync(cat)
     assert report.added == 4
     assert set(stored_products(backend, collection_name)) == {"p0", "p1", "p2", "p3"}
-    reasons = {f.id: f.reason for f in report.failed}
-    assert "id" in reasons[None] or any("id" in f.reason for f in report.failed if f.id is None)
+    reasons = {f.id: f.reason for f in report.failed if f.id is not None}
+    without_id = sorted(f.reason for f in report.failed if f.id is None)
+    # line 5: the row without an id; line 15 (after 4 good and 10 bad rows): not JSON
+    assert len(without_id) == 2
+    assert without_id[0].startswith("line 15: invalid JSON")
+    assert without_id[1].startswith("line 5: id")
     assert "duplicate" in reasons["p1"]
     assert "not found" in reasons["missing"]
     assert "empty" in reasons["empty"]
