@@ -119,7 +119,11 @@ def _format_validation(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(x) for x in err["loc"]) or "row"
-        parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
+        if err["type"] == "missing":  # pydantic says "Field required"; say which and what
+            msg = f"{loc} is required" + (" (a string or an integer)" if loc == "id" else "")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
 
 

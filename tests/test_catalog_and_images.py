@@ -106,3 +106,15 @@ def test_decode_checks_pixels_before_decoding_and_converts_modes():
     assert decode_image(rgba, ImageLimits()).mode == "RGB"
     with pytest.raises(ImageLoadError, match="empty"):
         decode_image(b"", ImageLimits())
+
+
+def test_missing_id_reads_the_same_in_every_format(tmp_path):
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text('{"title": "no id", "image": "a.png"}\n')
+    csv = tmp_path / "c.csv"
+    csv.write_text("id,title,image\n,no id,a.png\n")
+    errors = [read_catalog(p).invalid[0].error for p in (jsonl, csv)]
+    assert errors == [
+        "line 1: id: id is required (a string or an integer)",
+        "line 2: id: id is required (a string or an integer)",
+    ]
