@@ -85,13 +85,10 @@ def compute_dtype(device: torch.device, cpu_precision: str = "auto") -> torch.dt
     return torch.float32
 
 
-def store_linear_weights(
-    model: torch.nn.Module, dtype: torch.dtype, parts: tuple[torch.nn.Module, ...] = ()
-) -> int:
+def store_linear_weights(model: torch.nn.Module, dtype: torch.dtype) -> None:
     """Keep the weights and biases of every ``nn.Linear`` (and the input projections of every
-    ``nn.MultiheadAttention``) in ``parts`` (default: all of ``model``) in ``dtype``, except
-    weights shared with an ``nn.Embedding`` of ``model`` (a tied output layer). Returns how many
-    layers changed.
+    ``nn.MultiheadAttention``) of ``model`` in ``dtype``, except weights shared with an
+    ``nn.Embedding`` (a tied output layer).
 
     For bf16 work under autocast on the CPU: autocast casts fp32 weights to bf16 on every call
     (it does not cache them under inference mode), which costs more than the matrix products for
@@ -106,20 +103,16 @@ def store_linear_weights(
         if isinstance(module, torch.nn.Embedding)
         for param in module.parameters()
     }
-    changed = 0
-    for part in parts or (model,):
-        for module in part.modules():
-            if isinstance(module, torch.nn.Linear) and id(module.weight) not in tied:
-                params = (module.weight, module.bias)
-            elif isinstance(module, torch.nn.MultiheadAttention):  # open_clip's attention
-                params = (module.in_proj_weight, module.in_proj_bias)
-            else:
-                continue
-            for param in params:
-                if param is not None:
-                    param.data = param.data.to(dtype)
-            changed += 1
-    return changed
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and id(module.weight) not in tied:
+            params = (module.weight, module.bias)
+        elif isinstance(module, torch.nn.MultiheadAttention):  # open_clip's attention
+            params = (module.in_proj_weight, module.in_proj_bias)
+        else:
+            continue
+        for param in params:
+            if param is not None:
+                param.data = param.data.to(dtype)
 
 
 def prepare_weights(
