@@ -93,18 +93,6 @@ class Generator:
         return [{ch: v[ch][i] for ch in CHANNELS} for i in range(n)]
 
 
-def exact_topk(
-    vectors: dict[str, np.ndarray], query: dict[str, np.ndarray], weights: Sequence[float], k: int
-) -> np.ndarray:
-    """Indices of the exact top-``k`` by ``Σ w_c · cos_c`` (numpy, float32)."""
-    score = np.zeros(len(vectors[CHANNELS[0]]), dtype=np.float32)
-    for ch, w in zip(CHANNELS, weights, strict=True):
-        if w:
-            score += np.float32(w) * (vectors[ch] @ query[ch])
-    top = np.argpartition(-score, k)[:k]
-    return top[np.argsort(-score[top], kind="stable")]
-
-
 def exact_topk_many(
     vectors: dict[str, np.ndarray],
     queries: Sequence[dict[str, np.ndarray]],
@@ -112,9 +100,9 @@ def exact_topk_many(
     k: int,
     chunk: int = 200_000,
 ) -> dict[str, list[np.ndarray]]:
-    """``exact_topk`` for every query under every weighting, computed with one matrix product
-    per channel and block of products (what makes the exact ranking of 1M products take seconds
-    instead of minutes). Returns ``{weighting name: [indices of the top-k per query]}``."""
+    """Indices of the exact top-``k`` by ``Σ w_c · cos_c`` (float32) for every query under every
+    weighting, with one matrix product per channel and block of products (the exact ranking of
+    1M products takes seconds). Returns ``{weighting name: [top-k indices per query]}``."""
     n = len(vectors[CHANNELS[0]])
     qmat = {ch: np.stack([q[ch] for q in queries]).astype(np.float32).T for ch in CHANNELS}
     best: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (scores, indices), (k', nq)

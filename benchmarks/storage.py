@@ -54,7 +54,7 @@ from common import (  # noqa: E402
     apparent_bytes,
     du_bytes,
     edge_shard,
-    exact_topk,
+    exact_topk_many,
     log,
     machine,
     make_backend,
@@ -257,6 +257,7 @@ def quant_eval(paths: dict[str, Path], args: argparse.Namespace) -> dict[str, An
     vectors = gen.products(args.n)
     ids = product_ids(args.n)
     queries = gen.queries(args.queries, seed=777)
+    exact = exact_topk_many(vectors, queries, WEIGHTINGS, 10)
     backends = {v: open_variant(v, p) for v, p in paths.items()}
     settings = {
         "engine default": None,
@@ -291,7 +292,7 @@ def quant_eval(paths: dict[str, Path], args: argparse.Namespace) -> dict[str, An
             run(*c, q, (1, 1, 1))
     for j, q in enumerate(queries):
         for wname, w in WEIGHTINGS.items():
-            want = [ids[i] for i in exact_topk(vectors, q, w, 10)]
+            want = [ids[i] for i in exact[wname][j]]
             order = cases[j % len(cases) :] + cases[: j % len(cases)]
             for c in order:
                 t0 = time.perf_counter()
