@@ -23,6 +23,14 @@ class ImageLoadError(QdrantMMError):
     """An image could not be read, decoded or was refused (too large, unsupported)."""
 
 
+class ImageTooLargeError(ImageLoadError):
+    """An image is over the byte or pixel limit (``QDRANT_MM_IMAGE_MAX_BYTES`` / ``_MAX_PIXELS``)."""
+
+
+class UnsupportedImageError(ImageLoadError):
+    """The bytes are not an image, or not one of a format qdrant-mm decodes."""
+
+
 class SchemaMismatchError(QdrantMMError):
     """The collection was built with other models, dimensions or schema version."""
 
@@ -35,9 +43,36 @@ class QueryError(QdrantMMError):
     """A search request is invalid (empty query, bad filter, bad limit)."""
 
 
+class CollectionNotFoundError(QueryError):
+    """The collection (or alias) named does not exist: nothing has been synced into it yet."""
+
+
+class StoredStateError(QdrantMMError):
+    """A document qdrant-mm stored (collection metadata, a weight profile, an alias) cannot be
+    trusted: it is missing fields or has wrong ones. The message names the collection or
+    profile and how to repair it; it never names a server file path."""
+
+
 class BackendError(QdrantMMError):
     """The storage backend could not be reached or refused an operation."""
 
 
 class BackendUnavailableError(BackendError):
     """The requested backend cannot be used here (e.g. qdrant-edge-py missing)."""
+
+
+class BackendTransientError(BackendError):
+    """A storage call failed in a way another try may fix (a timeout, a 5xx answer, a dropped
+    connection). Retried with backoff where qdrant-mm retries; answered 503 by the service."""
+
+
+class StorageUnreachableError(BackendTransientError):
+    """Qdrant could not be reached at all (connection refused, DNS, timeout on connect)."""
+
+
+class StoreLockedError(BackendError):
+    """The embedded store is held by another process (for example a running ``qdrant-mm serve``)."""
+
+
+class BackendRequestError(BackendError):
+    """Qdrant refused a request as invalid (a 4xx answer, or the engine rejected its input)."""
