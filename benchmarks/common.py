@@ -31,7 +31,7 @@ from qdrant_mm.backends.base import PointRecord  # noqa: E402
 from qdrant_mm.catalog import point_id  # noqa: E402
 from qdrant_mm.collection import create_physical  # noqa: E402
 from qdrant_mm.schema import FUSED  # noqa: E402
-from qdrant_mm.settings import CHANNELS  # noqa: E402
+from qdrant_mm.weights import CHANNELS  # noqa: E402
 
 #: Dimensions of the production models: BLIP ITM 256, CLIP ViT-B-32 512, interrogator 512.
 DIMS: dict[str, int] = {"blip": 256, "clip": 512, "interrogator": 512}

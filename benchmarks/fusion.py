@@ -83,8 +83,7 @@ from common import (  # noqa: E402
 from qdrant_mm.backends.base import QuantizationSearch, QueryPlan  # noqa: E402
 from qdrant_mm.schema import FUSED  # noqa: E402
 from qdrant_mm.search import Searcher  # noqa: E402
-from qdrant_mm.settings import CHANNELS  # noqa: E402
-from qdrant_mm.weights import Weights  # noqa: E402
+from qdrant_mm.weights import CHANNELS, Weights  # noqa: E402
 from tests.fakes import fake_bundle  # noqa: E402
 
 WEIGHTINGS: dict[str, tuple[float, float, float]] = {

@@ -65,7 +65,7 @@ from common import (  # noqa: E402
     seed_collection,
 )
 
-from qdrant_mm.settings import CHANNELS  # noqa: E402
+from qdrant_mm.weights import CHANNELS  # noqa: E402
 
 DEFAULT_OUT = RESULTS_DIR / "storage.json"
 COLLECTION = "bench"

@@ -15,7 +15,7 @@ from qdrant_mm.backends.base import Backend
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.fusion import split
 from qdrant_mm.schema import FUSED, ChannelStats
-from qdrant_mm.settings import CHANNELS
+from qdrant_mm.weights import CHANNELS
 
 MIN_STD = 1e-6
 

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from qdrant_mm.schema import ChannelStats
-from qdrant_mm.settings import CHANNELS
-from qdrant_mm.weights import Weights
+from qdrant_mm.weights import CHANNELS, Weights
 
 
 def fuse_document(vectors: Mapping[str, np.ndarray]) -> np.ndarray:

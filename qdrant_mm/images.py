@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 from PIL import Image, UnidentifiedImageError
 
+from qdrant_mm import defaults
 from qdrant_mm.errors import ImageLoadError
 from qdrant_mm.image_modes import to_model_rgb
 
@@ -26,9 +27,9 @@ SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO
 
 @dataclass(frozen=True)
 class ImageLimits:
-    max_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 40_000_000
-    timeout: float = 10.0
+    max_bytes: int = defaults.IMAGE_MAX_BYTES
+    max_pixels: int = defaults.IMAGE_MAX_PIXELS
+    timeout: float = defaults.IMAGE_TIMEOUT
 
     @classmethod
     def from_settings(cls, settings) -> ImageLimits:

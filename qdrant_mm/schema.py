@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from qdrant_mm.backends.base import QUANTIZATIONS, CollectionSpec, Quantization, VectorSpec
 from qdrant_mm.errors import ConfigError, SchemaMismatchError
-from qdrant_mm.settings import CHANNELS
+from qdrant_mm.weights import CHANNELS
 
 SCHEMA_VERSION = 1
 FUSED = "fused"

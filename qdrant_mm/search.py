@@ -28,6 +28,7 @@ from PIL import Image
 from pydantic import BaseModel
 from qdrant_client import models
 
+from qdrant_mm import defaults
 from qdrant_mm.backends.base import Backend, Hit, Prefetch, QuantizationSearch, QueryPlan
 from qdrant_mm.collection import open_collection
 from qdrant_mm.encoders.bundle import ModelBundle
@@ -38,8 +39,7 @@ from qdrant_mm.image_modes import to_model_rgb
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes
 from qdrant_mm.profiles import DEFAULT_PROFILE, ProfileStore
 from qdrant_mm.schema import FUSED, CollectionMeta
-from qdrant_mm.settings import CHANNELS
-from qdrant_mm.weights import Weights
+from qdrant_mm.weights import CHANNELS, Weights
 
 MAX_LIMIT = 1000
 #: Payload keys sync keeps for itself, not shown in results.
@@ -75,15 +75,15 @@ class Searcher:
         self,
         backend: Backend,
         models: ModelBundle,
-        collection: str = "products",
+        collection: str = defaults.COLLECTION,
         *,
         default_weights: Weights | None = None,
-        plan: SearchPlanName = "fused",
+        plan: SearchPlanName = defaults.SEARCH_PLAN,
         union_limit: int = 64,
-        hnsw_ef: int | None = 256,
+        hnsw_ef: int | None = defaults.HNSW_EF,
         exact: bool = False,
-        exact_below: int = 20_000,
-        oversampling: float = 2.0,
+        exact_below: int = defaults.EXACT_BELOW,
+        oversampling: float = defaults.OVERSAMPLING,
         image_limits: ImageLimits | None = None,
         meta_ttl: float = 2.0,
     ) -> None:
@@ -94,7 +94,7 @@ class Searcher:
         self.backend = backend
         self.models = models
         self.collection = collection
-        self.default_weights = default_weights or Weights(blip=0.4, clip=0.4, interrogator=0.2)
+        self.default_weights = default_weights or Weights.parse(defaults.WEIGHTS)
         self.plan = plan
         self.union_limit = union_limit
         self.hnsw_ef = hnsw_ef

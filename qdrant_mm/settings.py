@@ -14,42 +14,15 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from qdrant_mm.errors import ConfigError
+from qdrant_mm import defaults
+from qdrant_mm.errors import ConfigError, WeightsError
+
+# CHANNELS lives in qdrant_mm.weights; the name stays readable here for the code that still
+# imports it from settings (no cycle: weights imports nothing from settings).
+from qdrant_mm.weights import CHANNELS as CHANNELS
+from qdrant_mm.weights import Weights, parse_weights
 
 ENV_PREFIX = "QDRANT_MM_"
-CHANNELS: tuple[str, str, str] = ("blip", "clip", "interrogator")
-
-
-def parse_weights(value: str | dict | list | tuple) -> dict[str, float]:
-    """Parse ``"0.5,0.3,0.2"``, ``"blip=0.5,clip=0.5"``, a list or a mapping into a channel map.
-
-    Only the syntax is checked here; :class:`qdrant_mm.weights.Weights` checks the values.
-    """
-    if isinstance(value, dict):
-        return {str(k): float(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        items = [float(v) for v in value]
-        if len(items) != len(CHANNELS):
-            raise ValueError(f"expected {len(CHANNELS)} weights (blip,clip,interrogator)")
-        return dict(zip(CHANNELS, items, strict=True))
-    text = str(value).strip()
-    if not text:
-        raise ValueError("empty weights")
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if all("=" in p for p in parts):
-        out: dict[str, float] = {}
-        for p in parts:
-            key, _, num = p.partition("=")
-            out[key.strip()] = float(num)
-        return out
-    if any("=" in p for p in parts):
-        raise ValueError("mix of named and positional weights")
-    if len(parts) != len(CHANNELS):
-        raise ValueError(
-            f"expected {len(CHANNELS)} comma-separated weights for blip,clip,interrogator,"
-            f" got {len(parts)}"
-        )
-    return dict(zip(CHANNELS, (float(p) for p in parts), strict=True))
 
 
 class Settings(BaseSettings):
@@ -70,7 +43,9 @@ class Settings(BaseSettings):
     qdrant_path: Path = Field(Path("./qdrant_data"), description="Embedded storage folder")
     qdrant_api_key: str | None = Field(None, description="API key of the Qdrant server")
     qdrant_timeout: float = Field(30.0, gt=0, description="Seconds per Qdrant request")
-    collection: str = Field("products", min_length=1, description="Collection (alias) name")
+    collection: str = Field(
+        defaults.COLLECTION, min_length=1, description="Collection (alias) name"
+    )
 
     # --- models ------------------------------------------------------------------------------
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -97,17 +72,23 @@ class Settings(BaseSettings):
 
     # --- batching ----------------------------------------------------------------------------
     batch_size: int = Field(
-        8, ge=1, le=4096, description="Products per model batch (8 measured best on CPU)"
+        defaults.BATCH_SIZE,
+        ge=1,
+        le=4096,
+        description="Products per model batch (8 measured best on CPU)",
     )
 
     # --- search ------------------------------------------------------------------------------
-    weights: str = Field("0.4,0.4,0.2", description="Default α,β,γ for blip,clip,interrogator")
+    weights: str = Field(defaults.WEIGHTS, description="Default α,β,γ for blip,clip,interrogator")
     search_plan: Literal["fused", "union"] = Field(
-        "fused", description="fused: one search on the fused vector; union: + per-channel net"
+        defaults.SEARCH_PLAN,
+        description="fused: one search on the fused vector; union: + per-channel net",
     )
-    hnsw_ef: int = Field(256, ge=1, le=100_000, description="HNSW search breadth (ef)")
+    hnsw_ef: int = Field(defaults.HNSW_EF, ge=1, le=100_000, description="HNSW search breadth (ef)")
     exact_below: int = Field(
-        20_000, ge=0, description="Collections up to this many points are searched exactly"
+        defaults.EXACT_BELOW,
+        ge=0,
+        description="Collections up to this many points are searched exactly",
     )
     quantization: Literal["none", "int8"] = Field(
         "int8",
@@ -117,16 +98,16 @@ class Settings(BaseSettings):
         " sync --rebuild)",
     )
     oversampling: float = Field(
-        2.0,
+        defaults.OVERSAMPLING,
         ge=1.0,
         le=100.0,
         description="Quantized collections: candidates fetched per result before rescoring",
     )
 
     # --- images ------------------------------------------------------------------------------
-    image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
-    image_max_pixels: int = Field(40_000_000, ge=64)
-    image_timeout: float = Field(10.0, gt=0)
+    image_max_bytes: int = Field(defaults.IMAGE_MAX_BYTES, ge=1024)
+    image_max_pixels: int = Field(defaults.IMAGE_MAX_PIXELS, ge=64)
+    image_timeout: float = Field(defaults.IMAGE_TIMEOUT, gt=0)
 
     # --- service -----------------------------------------------------------------------------
     api_key: str | None = Field(None, description="Key needed to change weight profiles")
@@ -135,9 +116,6 @@ class Settings(BaseSettings):
     @field_validator("weights")
     @classmethod
     def _check_weights(cls, value: str) -> str:
-        from qdrant_mm.errors import WeightsError
-        from qdrant_mm.weights import Weights  # local import: weights imports settings
-
         try:
             Weights.from_mapping(parse_weights(value))
         except WeightsError as exc:
@@ -160,9 +138,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a finite number")
         return value
 
-    def default_weights(self):  # -> Weights
-        from qdrant_mm.weights import Weights
-
+    def default_weights(self) -> Weights:
         return Weights.from_mapping(parse_weights(self.weights))
 
     def resolved_backend(self) -> Literal["server", "edge", "local"]:

@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 from pydantic import BaseModel
 
+from qdrant_mm import defaults
 from qdrant_mm.backends.base import Backend, PointRecord
 from qdrant_mm.calibration import compute_calibration
 from qdrant_mm.catalog import Catalog, Product, content_hash, payload_hash, point_id, read_catalog
@@ -103,9 +104,9 @@ class Syncer:
         self,
         backend: Backend,
         models: ModelBundle,
-        collection: str = "products",
+        collection: str = defaults.COLLECTION,
         *,
-        batch_size: int = 32,
+        batch_size: int = defaults.BATCH_SIZE,
         image_limits: ImageLimits | None = None,
         http_client: httpx.Client | None = None,
         retry_attempts: int = 5,

@@ -1,4 +1,5 @@
-"""Fusion weights α, β, γ for the ``blip``, ``clip`` and ``interrogator`` channels."""
+"""The fusion channels (``blip``, ``clip``, ``interrogator``) and their weights α, β, γ: the
+syntax of a weights string and the :class:`Weights` it stands for."""
 
 from __future__ import annotations
 
@@ -8,7 +9,40 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict
 
 from qdrant_mm.errors import WeightsError
-from qdrant_mm.settings import CHANNELS, parse_weights
+
+CHANNELS: tuple[str, str, str] = ("blip", "clip", "interrogator")
+
+
+def parse_weights(value: str | dict | list | tuple) -> dict[str, float]:
+    """Parse ``"0.5,0.3,0.2"``, ``"blip=0.5,clip=0.5"``, a list or a mapping into a channel map.
+
+    Only the syntax is checked here; :class:`qdrant_mm.weights.Weights` checks the values.
+    """
+    if isinstance(value, dict):
+        return {str(k): float(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [float(v) for v in value]
+        if len(items) != len(CHANNELS):
+            raise ValueError(f"expected {len(CHANNELS)} weights (blip,clip,interrogator)")
+        return dict(zip(CHANNELS, items, strict=True))
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty weights")
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if all("=" in p for p in parts):
+        out: dict[str, float] = {}
+        for p in parts:
+            key, _, num = p.partition("=")
+            out[key.strip()] = float(num)
+        return out
+    if any("=" in p for p in parts):
+        raise ValueError("mix of named and positional weights")
+    if len(parts) != len(CHANNELS):
+        raise ValueError(
+            f"expected {len(CHANNELS)} comma-separated weights for blip,clip,interrogator,"
+            f" got {len(parts)}"
+        )
+    return dict(zip(CHANNELS, (float(p) for p in parts), strict=True))
 
 
 class Weights(BaseModel):

@@ -13,8 +13,7 @@ from qdrant_mm.errors import QueryError, WeightsError
 from qdrant_mm.fusion import fuse_document
 from qdrant_mm.schema import FUSED
 from qdrant_mm.search import Searcher
-from qdrant_mm.settings import CHANNELS
-from qdrant_mm.weights import Weights
+from qdrant_mm.weights import CHANNELS, Weights
 from tests.backends import backend, collection_name  # noqa: F401 (fixtures)
 from tests.fakes import fake_bundle
 

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from qdrant_mm.app import QdrantMM
 from qdrant_mm.errors import ConfigError
+from qdrant_mm.images import ImageLimits
+from qdrant_mm.search import Searcher
 from qdrant_mm.settings import Settings, load_settings
+from qdrant_mm.sync import Syncer
+from tests.backends import make_backend
+from tests.fakes import fake_bundle
 
 
 def test_defaults(monkeypatch):
@@ -52,3 +60,30 @@ def test_server_backend_needs_url(monkeypatch):
     monkeypatch.setenv("QDRANT_MM_BACKEND", "server")
     with pytest.raises(ConfigError, match="QDRANT_MM_QDRANT_URL"):
         load_settings(_env_file=None).resolved_backend()
+
+
+def test_library_defaults_are_the_settings_defaults(monkeypatch, tmp_path):
+    """A Searcher, Syncer or ImageLimits built without arguments behaves as the default settings
+    configure it (one definition of each default: qdrant_mm.defaults)."""
+    for var in [v for v in os.environ if v.startswith("QDRANT_MM_")]:
+        monkeypatch.delenv(var)
+    mm = QdrantMM(
+        Settings(_env_file=None), backend=make_backend("local", tmp_path), models=fake_bundle()
+    )
+    configured, bare = mm.searcher(), Searcher(mm.backend, mm.models)
+    for attr in (
+        "collection",
+        "default_weights",
+        "plan",
+        "hnsw_ef",
+        "exact_below",
+        "oversampling",
+        "limits",
+    ):
+        assert getattr(bare, attr) == getattr(configured, attr), attr
+    # (quantization is not compared: a bare Syncer creates unquantized collections)
+    configured, bare = mm.syncer(), Syncer(mm.backend, mm.models)
+    for attr in ("collection", "batch_size", "limits"):
+        assert getattr(bare, attr) == getattr(configured, attr), attr
+    assert ImageLimits() == mm.image_limits
+    assert bare.batch_size == 8 and configured.limits.max_bytes == 20 * 1024 * 1024

@@ -15,8 +15,7 @@ from qdrant_mm.evaluation.metrics import DEFAULT_KS, Evaluation, evaluate
 from qdrant_mm.evaluation.qrels import Qrels, expand_category_qrels, group_by_category
 from qdrant_mm.evaluation.tuning import QueryCandidates
 from qdrant_mm.search import MAX_LIMIT, Searcher
-from qdrant_mm.settings import CHANNELS
-from qdrant_mm.weights import Weights
+from qdrant_mm.weights import CHANNELS, Weights
 
 QueryVectors = dict[str, dict[str, np.ndarray]]
 

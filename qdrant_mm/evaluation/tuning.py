@@ -1,7 +1,7 @@
 """Learn the fusion weights α, β, γ from judged candidate sets, without any further search.
 
 Each query brings its candidates (product ids), their exact per-channel scores (columns in
-:data:`~qdrant_mm.settings.CHANNELS` order: blip, clip, interrogator) and its relevance
+:data:`~qdrant_mm.weights.CHANNELS` order: blip, clip, interrogator) and its relevance
 judgments. A weighting ``w`` re-ranks the candidates by the fused score ``S @ w``; ties are
 broken by product id (ascending) so every result is reproducible.
 
@@ -33,8 +33,7 @@ from qdrant_mm.evaluation.metrics import (
     evaluate,
     parse_metric,
 )
-from qdrant_mm.settings import CHANNELS
-from qdrant_mm.weights import Weights
+from qdrant_mm.weights import CHANNELS, Weights
 
 Positives = Literal["mass", "mean"]
 Fitter = Callable[[Sequence["QueryCandidates"]], Weights]

@@ -1,0 +1,30 @@
+"""The default value of every tunable that both :class:`~qdrant_mm.settings.Settings` and a
+constructor take (:class:`~qdrant_mm.search.Searcher`, :class:`~qdrant_mm.sync.Syncer`,
+:class:`~qdrant_mm.images.ImageLimits`), defined once here so the library and the
+``QDRANT_MM_*`` settings cannot drift apart. This module imports nothing from qdrant_mm.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+#: Collection (alias) name.
+COLLECTION: Final = "products"
+#: Products per model batch (8 measured best on CPU).
+BATCH_SIZE: Final = 8
+#: α,β,γ for blip, clip, interrogator (parsed by :meth:`qdrant_mm.weights.Weights.parse`).
+WEIGHTS: Final = "0.4,0.4,0.2"
+#: ``fused``: one search on the fused vector; ``union``: plus a per-channel net.
+SEARCH_PLAN: Final[Literal["fused", "union"]] = "fused"
+#: HNSW search breadth (ef).
+HNSW_EF: Final = 256
+#: Collections up to this many points are searched exactly.
+EXACT_BELOW: Final = 20_000
+#: Quantized collections: candidates fetched per result before rescoring.
+OVERSAMPLING: Final = 2.0
+#: Largest image file or download, in bytes.
+IMAGE_MAX_BYTES: Final = 20 * 1024 * 1024
+#: Largest image, in pixels (checked from the header, before decoding).
+IMAGE_MAX_PIXELS: Final = 40_000_000
+#: Seconds to fetch one image URL.
+IMAGE_TIMEOUT: Final = 10.0
