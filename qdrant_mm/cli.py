@@ -174,8 +174,6 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON")] = False,
 ) -> None:
     """Search the catalog by text or photo with α/β/γ weights chosen now."""
-    if weights is not None and profile is not None:
-        _fail("give --weights or --profile, not both")
     mm, name = _open(collection)
     with mm:
         result = mm.searcher(name).search(

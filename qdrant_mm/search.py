@@ -157,7 +157,12 @@ class Searcher:
         filter: models.Filter | Mapping[str, Any] | str | list[str] | None = None,
         calibrate: bool | None = None,
     ) -> SearchResult:
-        """Search by text (``query``) or by photo (``image``: PIL image, bytes or file path)."""
+        """Search by text (``query``) or by photo (``image``: PIL image, bytes or file path).
+
+        ``weights`` or ``profile`` choose the weights (not both); with neither, those of
+        :meth:`resolve_weights`."""
+        if weights is not None and profile is not None:
+            raise QueryError("give weights or profile, not both")
         text = query.strip() if isinstance(query, str) else None
         if text and image is not None:
             raise QueryError("give either a text query or an image, not both")

@@ -86,6 +86,8 @@ def test_usage_and_configuration_errors_exit_2(cli, shop, monkeypatch):
     assert cli("sync", str(shop / "nope.jsonl")).exit_code == 2
     res = cli("search", "x", "--weights", "-1,1,1")
     assert res.exit_code == 2 and ">= 0" in res.output
+    res = cli("search", "x", "--weights", "1,1,1", "--profile", "summer")
+    assert res.exit_code == 2 and "give weights or profile, not both" in res.output
     monkeypatch.setenv("QDRANT_MM_DEVICE", "gpu")
     res = cli("search", "x")
     assert res.exit_code == 2 and "QDRANT_MM_DEVICE" in res.output

@@ -245,6 +245,16 @@ def test_empty_query_and_bad_paging_are_refused(corpus):
         corpus.searcher.search("shoes", offset=-1)
 
 
+def test_weights_and_profile_together_are_refused_before_any_model_runs(corpus):
+    corpus.searcher.profiles.set("summer", Weights.parse("1,0,0"))
+    calls = corpus.bundle.blip.text_calls + corpus.bundle.clip.text_calls
+    for weights in ("0,1,0", Weights.parse("0,1,0"), {"clip": 1}):
+        with pytest.raises(QueryError, match="give weights or profile, not both"):
+            corpus.searcher.search("shoes", weights=weights, profile="summer")
+    assert corpus.bundle.blip.text_calls + corpus.bundle.clip.text_calls == calls
+    assert corpus.searcher.search("shoes", profile="summer", limit=1).profile == "summer"
+
+
 def test_weights_are_normalised():
     w = Weights.parse("2,1,1")
     assert (w.blip, w.clip, w.interrogator) == (0.5, 0.25, 0.25)
