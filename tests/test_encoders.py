@@ -20,11 +20,10 @@ from qdrant_mm.encoders.base import Describer, Encoder, TextEncoder
 from qdrant_mm.encoders.blip import BlipEncoder, load_blip
 from qdrant_mm.encoders.clip import ClipEncoder, load_clip
 from qdrant_mm.encoders.devices import compute_dtype, model_dtype, resolve_device
-from qdrant_mm.encoders.interrogator import (
-    InterrogatorDescriber,
+from qdrant_mm.encoders.interrogator import InterrogatorDescriber, load_interrogator
+from qdrant_mm.encoders.vocabulary import (
     Vocabulary,
     art_vocabulary,
-    load_interrogator,
     load_term_folder,
     product_vocabulary,
 )

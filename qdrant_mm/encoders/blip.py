@@ -17,7 +17,7 @@ from qdrant_mm.encoders.devices import (
     prepare_weights,
     resolve_device,
 )
-from qdrant_mm.encoders.loading import local_label, local_path
+from qdrant_mm.encoders.paths import local_label, local_path
 from qdrant_mm.errors import ModelLoadError
 from qdrant_mm.image_modes import to_model_rgb
 

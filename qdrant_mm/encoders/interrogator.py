@@ -3,7 +3,8 @@
 The package's :class:`~clip_interrogator.Interrogator` is handed our already-loaded models: the
 CLIP model of the :class:`ClipEncoder` (the same object, never a second copy) and a BLIP caption
 model. Its label tables are built only for the vocabulary chosen (product term lists by default;
-the package's huge art lists only when asked for) and its embedding cache is never downloaded.
+the package's huge art lists only when asked for, see :mod:`qdrant_mm.encoders.vocabulary`) and
+its embedding cache is never downloaded.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from clip_interrogator import Config, Interrogator, LabelTable, load_list
+from clip_interrogator import Config, Interrogator, LabelTable
 from PIL import Image
 
 from qdrant_mm.encoders.base import l2_normalize
@@ -30,107 +31,18 @@ from qdrant_mm.encoders.devices import (
     linear_dtype,
     prepare_weights,
 )
+from qdrant_mm.encoders.vocabulary import (
+    TermList,
+    Vocabulary,
+    product_vocabulary,
+    resolve_vocabulary,
+)
 from qdrant_mm.errors import ConfigError
 from qdrant_mm.image_modes import to_model_rgb
 
 CAPTION_SETTING = "QDRANT_MM_CAPTION_MODEL"
-TERMS_SETTING = "QDRANT_MM_INTERROGATOR_TERMS"
-PRODUCT_TERMS_DIR = Path(__file__).resolve().parent.parent / "terms" / "product"
-PRODUCT_ORDER = ("product_types", "colors", "materials", "patterns", "fits", "styles")
-ART_ORDER = ("mediums", "artists", "movements", "flavors")
 
 MODES: tuple[str, ...] = ("fast", "classic", "best")
-
-
-# --- vocabularies ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TermList:
-    """One named list of terms (e.g. ``colors``)."""
-
-    name: str
-    terms: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """Term lists the describer ranks; ``kind`` is ``product``, ``art`` or ``custom``."""
-
-    kind: str
-    lists: tuple[TermList, ...]
-
-    @property
-    def vocab_id(self) -> str:
-        digest = hashlib.sha256()
-        for term_list in self.lists:
-            digest.update(term_list.name.encode() + b"\0" + "\n".join(term_list.terms).encode())
-        return f"{self.kind}#{digest.hexdigest()[:10]}"
-
-    @property
-    def size(self) -> int:
-        return sum(len(t.terms) for t in self.lists)
-
-
-def _clean_terms(lines: Sequence[str]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for line in lines:
-        term = line.strip()
-        if term and not term.startswith("#"):
-            seen.setdefault(term, None)
-    return tuple(seen)
-
-
-def load_term_folder(folder: Path, kind: str = "custom", order: Sequence[str] = ()) -> Vocabulary:
-    """Every ``*.txt`` of ``folder`` as a term list (one term per line, ``#`` comments).
-
-    Lists named in ``order`` come first, in that order; the others follow by name.
-    """
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(f"{TERMS_SETTING}: no such folder: {str(folder)!r}")
-    rank = {name: i for i, name in enumerate(order)}
-    files = sorted(folder.glob("*.txt"), key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
-    lists = []
-    for file in files:
-        terms = _clean_terms(file.read_text(encoding="utf-8", errors="replace").splitlines())
-        if terms:
-            lists.append(TermList(file.stem, terms))
-    if not lists:
-        raise ConfigError(f"{TERMS_SETTING}: {str(folder)!r} has no *.txt file with terms")
-    return Vocabulary(kind, tuple(lists))
-
-
-def product_vocabulary() -> Vocabulary:
-    """The product term lists shipped in ``qdrant_mm/terms/product``."""
-    return load_term_folder(PRODUCT_TERMS_DIR, kind="product", order=PRODUCT_ORDER)
-
-
-def art_vocabulary(data_path: str | Path | None = None) -> Vocabulary:
-    """clip-interrogator's own art lists: artists (``by X`` / ``inspired by X``), flavors,
-    mediums and movements."""
-    path = str(data_path or Config.data_path)
-    raw_artists = _clean_terms(load_list(path, "artists.txt"))
-    lists = {
-        "artists": (*(f"by {a}" for a in raw_artists), *(f"inspired by {a}" for a in raw_artists)),
-        "flavors": _clean_terms(load_list(path, "flavors.txt")),
-        "mediums": _clean_terms(load_list(path, "mediums.txt")),
-        "movements": _clean_terms(load_list(path, "movements.txt")),
-    }
-    return Vocabulary("art", tuple(TermList(name, lists[name]) for name in ART_ORDER))
-
-
-def resolve_vocabulary(vocabulary: str = "product", terms_dir: Path | None = None) -> Vocabulary:
-    """``terms_dir`` when given, else the ``product`` or ``art`` vocabulary."""
-    if terms_dir is not None:
-        return load_term_folder(Path(terms_dir))
-    if vocabulary == "product":
-        return product_vocabulary()
-    if vocabulary == "art":
-        return art_vocabulary()
-    raise ConfigError(
-        f"QDRANT_MM_INTERROGATOR_VOCABULARY: must be product or art (got {vocabulary!r})"
-    )
 
 
 # --- the package's Interrogator, on our models --------------------------------------------------

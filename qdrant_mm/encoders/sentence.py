@@ -14,7 +14,7 @@ import torch
 
 from qdrant_mm.encoders.base import l2_normalize
 from qdrant_mm.encoders.devices import resolve_device
-from qdrant_mm.encoders.loading import local_label, local_path
+from qdrant_mm.encoders.paths import local_label, local_path
 from qdrant_mm.errors import ModelLoadError
 
 SETTING = "QDRANT_MM_INTERROGATOR_TEXT_MODEL"
