@@ -1,7 +1,8 @@
 """Ingest throughput: products/s for the full sync pipeline, per stage, against the naive way.
 
 Real-size architectures with random weights (CLIP ViT-B-32, BLIP base ITM, BLIP base captioning;
-built by ``qdrant_mm.random_models --size base``), so the timings are those of the real models.
+built by ``qdrant_mm.testing.random_models --size base``), so the timings are those of the real
+models.
 
 * **pipeline**: ``Syncer`` as shipped: images decoded once and shared, CLIP image features
   reused for term ranking, every model called on batches, one upsert per batch, HNSW build
@@ -40,8 +41,8 @@ PLOT = ROOT / "docs" / "img" / "ingest_stages.png"
 
 
 def base_settings(device: str, cpu_precision: str = "auto"):
-    from qdrant_mm.random_models import build_base
     from qdrant_mm.settings import Settings
+    from qdrant_mm.testing.random_models import build_base
 
     marker = MODELS / "settings.json"
     if not marker.exists():
@@ -161,7 +162,7 @@ def run_naive(models, catalog: Path, limit: int) -> dict:
     from qdrant_mm.encoders.bundle import interrogator_document
     from qdrant_mm.fusion import fuse_document
     from qdrant_mm.schema import FUSED
-    from qdrant_mm.settings import CHANNELS
+    from qdrant_mm.weights import CHANNELS
 
     cat = read_catalog(catalog)
     desc = models.describer

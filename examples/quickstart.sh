@@ -16,7 +16,7 @@ except Exception:
     sys.exit(1)
 " 2>/dev/null; then
   echo "==> No model hub reachable: using RANDOM-WEIGHT models (rankings will be meaningless)." >&2
-  eval "$(python -m qdrant_mm.random_models .qdrant-mm/models --size tiny 2>/dev/null)"
+  eval "$(python -m qdrant_mm.testing.random_models .qdrant-mm/models --size tiny 2>/dev/null)"
   export QDRANT_MM_COLLECTION="${QDRANT_MM_COLLECTION:-products_random_models}"
 fi
 

@@ -29,7 +29,7 @@ def tiny_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_settings(tiny_model_root: Path) -> dict[str, Any]:
     """Settings overrides that point every model setting at a tiny local model (CPU)."""
-    from qdrant_mm.random_models import build_all
+    from qdrant_mm.testing.random_models import build_all
 
     overrides: dict[str, Any] = dict(build_all(tiny_model_root))
     overrides.update(device="cpu", batch_size=4, caption_max_length=8)

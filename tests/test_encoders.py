@@ -14,7 +14,6 @@ import pytest
 import torch
 from PIL import Image
 
-from qdrant_mm import random_models as tiny_models
 from qdrant_mm.encoders import devices
 from qdrant_mm.encoders.base import Describer, Encoder, TextEncoder
 from qdrant_mm.encoders.blip import BlipEncoder, load_blip
@@ -28,6 +27,7 @@ from qdrant_mm.encoders.vocabulary import (
     product_vocabulary,
 )
 from qdrant_mm.errors import ConfigError, ModelLoadError
+from qdrant_mm.testing import random_models as tiny_models
 
 # --- helpers ----------------------------------------------------------------------------------
 

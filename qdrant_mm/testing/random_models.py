@@ -7,7 +7,7 @@ BLIP base captioning, with random weights, so timings are real while rankings ar
 Nothing is downloaded: the CLIP tokenizer is open_clip's bundled BPE vocabulary and the BLIP
 tokenizer is a small WordPiece vocabulary written here.
 
-    python -m qdrant_mm.random_models DIR [--size tiny|base]   # prints QDRANT_MM_* exports
+    python -m qdrant_mm.testing.random_models DIR [--size tiny|base]   # prints QDRANT_MM_* exports
 """
 
 from __future__ import annotations
