@@ -130,7 +130,7 @@ class QueryPlan:
 
 class Backend(Protocol):
     """Storage operations qdrant-mm needs. Implementations must behave identically (the
-    conformance suite in ``tests/conformance`` runs the same tests against each)."""
+    ``backend`` fixture of ``tests/backends.py`` runs the same tests against each)."""
 
     name: str  # "server", "local" or "edge"
 
