@@ -16,28 +16,46 @@ from qdrant_mm.catalog import Product, read_catalog
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import (
     BackendError,
+    BackendRequestError,
+    BackendTransientError,
+    BackendUnavailableError,
+    CatalogError,
+    CollectionNotFoundError,
     ConfigError,
     ImageLoadError,
+    ImageTooLargeError,
     ModelLoadError,
     QdrantMMError,
     QueryError,
     SchemaMismatchError,
+    StorageUnreachableError,
+    StoredStateError,
+    StoreLockedError,
+    UnsupportedImageError,
     WeightsError,
 )
 from qdrant_mm.profiles import Profile, ProfileStore
 from qdrant_mm.search import Searcher, SearchHit, SearchResult
-from qdrant_mm.settings import CHANNELS, Settings, load_settings
+from qdrant_mm.settings import Settings, load_settings
 from qdrant_mm.sync import Syncer, SyncReport
-from qdrant_mm.weights import Weights
+from qdrant_mm.weights import CHANNELS, Weights
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CHANNELS",
+    "__version__",
     "Backend",
     "BackendError",
+    "BackendRequestError",
+    "BackendTransientError",
+    "BackendUnavailableError",
+    "CatalogError",
+    "CHANNELS",
+    "CollectionNotFoundError",
     "ConfigError",
     "ImageLoadError",
+    "ImageTooLargeError",
+    "load_settings",
     "ModelBundle",
     "ModelLoadError",
     "Product",
@@ -46,16 +64,18 @@ __all__ = [
     "QdrantMM",
     "QdrantMMError",
     "QueryError",
+    "read_catalog",
     "SchemaMismatchError",
+    "Searcher",
     "SearchHit",
     "SearchResult",
-    "Searcher",
     "Settings",
-    "SyncReport",
+    "StorageUnreachableError",
+    "StoredStateError",
+    "StoreLockedError",
     "Syncer",
+    "SyncReport",
+    "UnsupportedImageError",
     "Weights",
     "WeightsError",
-    "load_settings",
-    "read_catalog",
-    "__version__",
 ]
