@@ -24,7 +24,8 @@ class ImageLoadError(QdrantMMError):
 
 
 class ImageTooLargeError(ImageLoadError):
-    """An image is over the byte or pixel limit (``QDRANT_MM_IMAGE_MAX_BYTES`` / ``_MAX_PIXELS``)."""
+    """An image is over the byte or pixel limit (``QDRANT_MM_IMAGE_MAX_BYTES`` /
+    ``QDRANT_MM_IMAGE_MAX_PIXELS``)."""
 
 
 class UnsupportedImageError(ImageLoadError):
