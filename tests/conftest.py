@@ -10,12 +10,38 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests read no settings from the caller's shell: a QDRANT_MM_BACKEND=server or a model path
+# exported there must not change what a test runs against (tests set what they need).
+for _var in [v for v in os.environ if v.startswith("QDRANT_MM_")]:
+    del os.environ[_var]
 
-import contextlib
+import contextlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        metavar="DIR",
+        default=None,
+        help="folder for the browser test's screenshots (default: a temporary folder); "
+        "'--screenshots docs' refreshes the picture in the docs",
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_dotenv_file():
+    """Nor from a ``.env`` file in the folder pytest runs in (``qdrant-mm demo-models`` writes
+    one at the repository root for the CLI)."""
+    from qdrant_mm.settings import Settings
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(Settings.model_config, "env_file", None)
+        yield
+
 
 # --- tiny_models: tiny random BLIP / CLIP / caption models, loaded like a user's --------------
 

@@ -7,7 +7,8 @@ with its background networking off.
 
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (or ``CHROMIUM`` / ``CHROMEDRIVER``
 pointing at the binaries) and ``pip install selenium``; skipped with the reason otherwise.
-Writes ``docs/service-screenshot.png``.
+Screenshots go to a temporary folder; ``pytest tests/test_browser.py --screenshots docs``
+writes the page's picture for the docs (``docs/service-screenshot.png``).
 """
 
 from __future__ import annotations
@@ -43,8 +44,18 @@ except ImportError:  # pragma: no cover - depends on the environment
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1", "::1"])
 
 KEY = "browser-test-key"
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "service-screenshot.png"
+SCREENSHOT_NAME = "service-screenshot.png"
+#: Where screenshots go: ``--screenshots DIR``, else a temporary folder (set once per session).
+screenshot_dir: Path | None = None
 WAIT = 20  # seconds for anything the page does
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _screenshot_dir(request, tmp_path_factory) -> None:
+    global screenshot_dir
+    chosen = request.config.getoption("--screenshots")
+    screenshot_dir = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    screenshot_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _find(env: str, *names: str) -> str | None:
@@ -233,7 +244,7 @@ def _wait(driver, what, message: str):
     try:
         return WebDriverWait(driver, WAIT, poll_frequency=0.05).until(lambda d: what(d))
     except TimeoutException:
-        shot = SCREENSHOT.with_name("service-screenshot-failure.png")
+        shot = (screenshot_dir or Path(".")) / "service-screenshot-failure.png"
         driver.save_screenshot(str(shot))
         pytest.fail(f"{message} (page saved to {shot})")
 
@@ -315,8 +326,8 @@ def test_query_then_slider_changes_ranking(live_service, browser):
         "product images did not load from /images",
     )
     time.sleep(0.3)  # bar transitions
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    assert driver.save_screenshot(str(SCREENSHOT))
+    assert screenshot_dir is not None
+    assert driver.save_screenshot(str(screenshot_dir / SCREENSHOT_NAME))
     assert not _severe_console_errors(driver)
 
 
