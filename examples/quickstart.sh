@@ -3,12 +3,15 @@
 # then search it by text and by photo.
 #
 # With the Hugging Face hub reachable, the real weights are used. Without one, small
-# random-weight models are built under .qdrant-mm/models: the pipeline runs end to end, but the
+# random-weight models are built once under .qdrant-mm/models (`qdrant-mm demo-models`, reused
+# on later runs) and their settings written to ./.env, so every later qdrant-mm command run here
+# (the README's "Using it" block) uses them too. The pipeline then runs end to end, but the
 # rankings are meaningless (near chance).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${QDRANT_MM_CLIP_PRETRAINED:-}" ] && ! python -c "
+if [ -z "${QDRANT_MM_CLIP_PRETRAINED:-}" ] && ! grep -qs '^QDRANT_MM_CLIP_PRETRAINED=' .env \
+  && ! python -c "
 import sys, httpx
 try:
     httpx.head('https://huggingface.co', timeout=3)
@@ -16,8 +19,7 @@ except Exception:
     sys.exit(1)
 " 2>/dev/null; then
   echo "==> No model hub reachable: using RANDOM-WEIGHT models (rankings will be meaningless)." >&2
-  eval "$(python -m qdrant_mm.testing.random_models .qdrant-mm/models --size tiny 2>/dev/null)"
-  export QDRANT_MM_COLLECTION="${QDRANT_MM_COLLECTION:-products_random_models}"
+  qdrant-mm demo-models .qdrant-mm/models
 fi
 
 echo "==> qdrant-mm sync examples/shop/catalog.jsonl"

@@ -8,14 +8,13 @@ Nothing is downloaded: the CLIP tokenizer is open_clip's bundled BPE vocabulary 
 tokenizer is a small WordPiece vocabulary written here.
 
     python -m qdrant_mm.testing.random_models DIR [--size tiny|base]   # prints QDRANT_MM_* exports
+    qdrant-mm demo-models [DIR]       # builds once, reuses, and writes the settings to ./.env
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import torch
 
 TINY_CLIP_CONFIG: dict = {
     "embed_dim": 32,
@@ -41,6 +40,7 @@ VOCAB: list[str] = _SPECIALS + sorted(set(_WORDS)) + ["[DEC]", "[ENC]"]
 def build_tiny_clip(folder: Path, seed: int = 0) -> tuple[Path, Path]:
     """Write an open_clip model-config JSON and a checkpoint; return (config, checkpoint)."""
     import open_clip
+    import torch
 
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "tiny-clip.json"
@@ -106,6 +106,7 @@ def _blip_config(**extra):
 
 def build_tiny_blip_itm(folder: Path, seed: int = 0) -> Path:
     """A BlipForImageTextRetrieval + processor folder (save_pretrained layout)."""
+    import torch
     from transformers import BlipForImageTextRetrieval
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -121,6 +122,7 @@ def build_tiny_blip_itm(folder: Path, seed: int = 0) -> Path:
 
 def build_tiny_blip_caption(folder: Path, seed: int = 0) -> Path:
     """A BlipForConditionalGeneration + processor folder that writes word (not special) tokens."""
+    import torch
     from transformers import BlipForConditionalGeneration
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,6 +156,7 @@ def build_base(root: Path, seed: int = 0) -> dict[str, str]:
     """Real-size architectures with random weights (for timing): open_clip ViT-B-32, BLIP base
     ITM (256-d features) and BLIP base captioning. Only the BLIP vocabulary is small."""
     import open_clip
+    import torch
     from transformers import BlipForConditionalGeneration, BlipForImageTextRetrieval
 
     clip_dir = root / "clip"
@@ -186,6 +189,54 @@ def build_base(root: Path, seed: int = 0) -> dict[str, str]:
         processor.save_pretrained(folder)
         out[key] = str(folder)
     return out
+
+
+#: Written beside the models: what was built, so a second call reuses it instead of rebuilding.
+MANIFEST = "qdrant-mm-models.json"
+
+
+def build_or_reuse(folder: Path, size: str = "tiny", seed: int = 0) -> tuple[dict[str, str], bool]:
+    """The model settings (``clip_model``, ``clip_pretrained``, ``blip_model``,
+    ``caption_model``) of random-weight models in ``folder``: the ones built there before with
+    the same size and seed when every file is still there, else built now. Returns
+    ``(settings, built_now)``."""
+    if size not in ("tiny", "base"):
+        raise ValueError(f"size must be 'tiny' or 'base', got {size!r}")
+    folder = folder.expanduser().resolve()
+    manifest = folder / MANIFEST
+    try:
+        found = json.loads(manifest.read_text(encoding="utf-8"))
+        settings = {str(k): str(v) for k, v in found["settings"].items()}
+        if (
+            found.get("size") == size
+            and found.get("seed") == seed
+            and settings
+            and all(Path(v).exists() for v in settings.values())
+        ):
+            return settings, False
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # nothing (usable) built here yet
+    settings = (build_all if size == "tiny" else build_base)(folder, seed)
+    manifest.write_text(
+        json.dumps({"size": size, "seed": seed, "settings": settings}, indent=2), encoding="utf-8"
+    )
+    return settings, True
+
+
+def write_env_file(path: Path, settings: dict[str, str], **more: str) -> list[str]:
+    """Set ``QDRANT_MM_<KEY>`` for each setting in the ``.env`` file at ``path`` (created if
+    missing; other lines are kept), so every later command run in that folder reads them.
+    Returns the variable names written."""
+    from dotenv import set_key  # python-dotenv: pydantic-settings reads .env files with it
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(exist_ok=True)
+    names = []
+    for key, value in {**settings, **more}.items():
+        name = f"QDRANT_MM_{key.upper()}"
+        set_key(str(path), name, value, quote_mode="always")
+        names.append(name)
+    return names
 
 
 _TOKEN_FIELDS = ("vocab_size", "bos_token_id", "eos_token_id", "sep_token_id", "pad_token_id")
