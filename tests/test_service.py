@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
 import uuid
@@ -760,6 +761,19 @@ def test_openapi_describes_the_api(shared):
     assert {"application/json", "multipart/form-data"} <= set(post)
     assert "SearchResponse" in spec["components"]["schemas"]
     assert shared.client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_load_nothing_from_a_cdn(shared, page):
+    resp = shared.client.get(page)
+    assert resp.status_code == 200
+    assert "http://" not in resp.text and "https://" not in resp.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', resp.text)
+    assert any(a.endswith(".js") for a in assets), assets
+    for url in assets:
+        assert url.startswith("/") and not url.startswith("//"), url
+        asset = shared.client.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
 
 
 def test_unknown_route_is_json_404(shared):

@@ -32,6 +32,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from qdrant_mm.app import QdrantMM
@@ -60,12 +61,15 @@ def create_app(mm: QdrantMM, collection: str | None = None) -> FastAPI:
         yield
         await run_in_threadpool(check.join)
 
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /docs and /redoc load Swagger UI and ReDoc from files the
+    # fastapi-offline package ships (served under /static-offline-docs), not from a CDN.
+    app = FastAPIOffline(
         title="qdrant-mm",
         summary="Multimodal product search: α·BLIP + β·CLIP + γ·CLIP-Interrogator, per query",
         version="0.1.0",
         lifespan=lifespan,
         responses={400: {"model": ErrorOut}},
+        swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
     )
     app.state.qdrant_mm = state
     install_error_handlers(app)
