@@ -137,7 +137,9 @@ async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
 async def _project_error(request: Request, exc: QdrantMMError) -> JSONResponse:
     status = status_of(exc)
     message = public_message(request, exc)
-    if status >= 500:
+    if status == 503:  # not ready (Qdrant down, nothing synced): expected, and /readyz says so
+        log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    elif status >= 500:
         log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
     return error_response(status, message)
 
