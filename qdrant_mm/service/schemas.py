@@ -1,0 +1,106 @@
+"""The JSON shapes of the service: request bodies and responses (OpenAPI reads them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qdrant_mm.profiles import Profile
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+class ChannelScores(BaseModel):
+    """Cosine of each channel; null for a channel with weight 0 (not computed)."""
+
+    blip: float | None
+    clip: float | None
+    interrogator: float | None
+
+
+class WeightsOut(BaseModel):
+    blip: float
+    clip: float
+    interrogator: float
+
+
+class HitOut(BaseModel):
+    id: str = Field(description="Product id")
+    score: float = Field(description="Fused score α·s_blip + β·s_clip + γ·s_interrogator")
+    scores: ChannelScores
+    payload: dict[str, Any]
+    image_url: str | None = Field(
+        None, description="Where a browser can load the product image (/images/... or its URL)"
+    )
+
+
+class SearchResponse(BaseModel):
+    hits: list[HitOut]
+    weights: WeightsOut
+    profile: str | None = Field(None, description="Profile the weights came from, if any")
+    calibrated: bool
+    limit: int
+    offset: int
+    took_ms: float
+
+
+class SearchRequest(BaseModel):
+    """JSON body of ``POST /search`` (multipart forms take the same fields plus ``image``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str | None = None
+    limit: int = 10
+    offset: int = 0
+    weights: dict[str, float] | str | list[float] | None = Field(
+        None, description='{"blip": .5, "clip": .3, "interrogator": .2} or "0.5,0.3,0.2"'
+    )
+    profile: str | None = None
+    filter: str | list[str] | dict[str, Any] | None = Field(
+        None,
+        description='"category=shoes,price<=50", a list of conditions, or a Qdrant filter object',
+    )
+    calibrate: bool | None = None
+
+
+class ProfileBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    blip: float = 0.0
+    clip: float = 0.0
+    interrogator: float = 0.0
+    calibrate: bool = False
+
+
+class ProfileOut(BaseModel):
+    name: str
+    blip: float
+    clip: float
+    interrogator: float
+    calibrate: bool
+    updated_at: str
+
+
+class ProductOut(BaseModel):
+    id: str
+    payload: dict[str, Any]
+    image_url: str | None = None
+
+
+class InfoOut(BaseModel):
+    collection: str
+    backend: str
+    channels: list[str]
+    default_weights: WeightsOut
+    default_profile: str | None
+    profile_writes_enabled: bool
+    image_max_bytes: int
+
+
+def profile_out(p: Profile) -> ProfileOut:
+    return ProfileOut(
+        name=p.name, **p.weights.as_dict(), calibrate=p.calibrate, updated_at=p.updated_at
+    )
