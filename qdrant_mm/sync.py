@@ -39,7 +39,7 @@ from qdrant_mm.fusion import fuse_document
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes, resolve_image_ref
 from qdrant_mm.retry import retrying
 from qdrant_mm.schema import FUSED, CollectionMeta, meta_key, normalize_quantization
-from qdrant_mm.settings import CHANNELS
+from qdrant_mm.weights import CHANNELS
 
 HASH_FIELDS = ("product_id", "content_hash", "payload_hash")
 VECTOR_NAMES = (*CHANNELS, FUSED)

@@ -17,7 +17,7 @@ from qdrant_mm.service.deps import StateDep
 from qdrant_mm.service.errors import error_response, public_message
 from qdrant_mm.service.schemas import ErrorOut, InfoOut, WeightsOut
 from qdrant_mm.service.state import ServiceState
-from qdrant_mm.settings import CHANNELS
+from qdrant_mm.weights import CHANNELS
 
 router = APIRouter(tags=["health"])
 

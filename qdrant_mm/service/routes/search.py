@@ -27,7 +27,7 @@ from qdrant_mm.service.schemas import (
     WeightsOut,
 )
 from qdrant_mm.service.state import ServiceState
-from qdrant_mm.settings import CHANNELS
+from qdrant_mm.weights import CHANNELS
 
 router = APIRouter(tags=["search"])
 
@@ -53,8 +53,6 @@ def run_search(state: ServiceState, args: SearchArgs) -> SearchResponse:
         raise ServiceError(400, f"query is longer than {MAX_QUERY_CHARS} characters")
     weights = weights_input(args.weights)
     profile = profile_name(args.profile) if args.profile else None
-    if weights is not None and profile:
-        raise ServiceError(400, "give weights or profile, not both")
     result = state.ready_searcher().search(
         args.query,
         image=args.image,

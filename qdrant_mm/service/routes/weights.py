@@ -17,8 +17,7 @@ from qdrant_mm.service.deps import (
 from qdrant_mm.service.errors import ServiceError
 from qdrant_mm.service.parsing import read_json_object
 from qdrant_mm.service.schemas import ErrorOut, ProfileBody, ProfileOut, profile_out
-from qdrant_mm.settings import CHANNELS
-from qdrant_mm.weights import Weights
+from qdrant_mm.weights import CHANNELS, Weights
 
 router = APIRouter(prefix="/weights", tags=["weights"])
 
