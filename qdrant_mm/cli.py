@@ -14,9 +14,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import httpx
 import typer
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
@@ -39,14 +37,6 @@ app.add_typer(weights_app, name="weights")
 out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
-#: Transport and server errors that reach the CLI (after sync's retries): exit code 2.
-BACKEND_FAILURES = (
-    ConnectionError,
-    TimeoutError,
-    httpx.TransportError,
-    ResponseHandlingException,
-    UnexpectedResponse,
-)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -55,7 +45,8 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def handles_errors(fn: F) -> F:
-    """Turn qdrant-mm errors into a one-line message and exit code 2."""
+    """Turn qdrant-mm errors into a one-line message and exit code 2 (the backends raise only
+    qdrant-mm errors, so storage failures that outlive sync's retries land here too)."""
 
     @wraps(fn)
     def wrapper(*args, **kwargs):
@@ -63,8 +54,6 @@ def handles_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except QdrantMMError as exc:
             _fail(str(exc))
-        except BACKEND_FAILURES as exc:
-            _fail(f"Qdrant failed or could not be reached: {type(exc).__name__}: {exc}")
 
     return wrapper  # type: ignore[return-value]
 

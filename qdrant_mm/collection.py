@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from qdrant_mm.backends.base import Backend
-from qdrant_mm.errors import QueryError
+from qdrant_mm.errors import CollectionNotFoundError
 from qdrant_mm.schema import (
     CollectionMeta,
     check_compatible,
@@ -45,11 +45,12 @@ def create_physical(
 def open_collection(
     backend: Backend, name: str, model_ids: dict[str, str], dims: dict[str, int]
 ) -> tuple[str, CollectionMeta]:
-    """Resolve ``name`` and check its models. Raises :class:`QueryError` when it is missing and
+    """Resolve ``name`` and check its models. Raises :class:`CollectionNotFoundError` (a
+    :class:`~qdrant_mm.errors.QueryError`) when it is missing and
     :class:`SchemaMismatchError` when it was built with other models (before any write)."""
     physical = backend.resolve(name)
     if physical is None:
-        raise QueryError(
+        raise CollectionNotFoundError(
             f"collection {name!r} does not exist on the {backend.name} backend;"
             " run `qdrant-mm sync CATALOG` first"
         )

@@ -1,11 +1,16 @@
-"""Retrying storage calls on transient failures (tenacity: exponential backoff with jitter)."""
+"""Retrying storage calls on transient failures (tenacity: exponential backoff with jitter).
+
+What is transient is decided by the backends, which raise
+:class:`~qdrant_mm.errors.BackendTransientError` for a failure another try may fix (a timeout,
+a 5xx answer, a dropped connection, Qdrant unreachable). Everything else fails at once:
+refused requests, a missing collection, :class:`~qdrant_mm.errors.StoreLockedError`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TypeVar
 
-import httpx
 from tenacity import (
     retry,
     retry_if_exception,
@@ -13,34 +18,15 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from qdrant_mm.errors import BackendTransientError
+
 T = TypeVar("T")
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Connection errors, timeouts and 5xx answers are worth another try; 4xx are not."""
-    if isinstance(exc, (ConnectionError, TimeoutError, httpx.TransportError)):
-        return True
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        return status >= 500
-    try:  # qdrant-client wraps transport failures
-        from qdrant_client.http.exceptions import ResponseHandlingException
-
-        if isinstance(exc, ResponseHandlingException):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import grpc
-
-        if isinstance(exc, grpc.RpcError) and exc.code() in (
-            grpc.StatusCode.UNAVAILABLE,
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-        ):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    return False
+    """A failure another try may fix: a backend's :class:`BackendTransientError`, or Python's
+    own connection errors and timeouts."""
+    return isinstance(exc, (BackendTransientError, ConnectionError, TimeoutError))
 
 
 def retrying(

@@ -19,7 +19,12 @@ from qdrant_mm.backends.base import (
     VectorSpec,
 )
 from qdrant_mm.backends.edge import EdgeBackend
-from qdrant_mm.errors import BackendError, BackendUnavailableError, QueryError
+from qdrant_mm.errors import (
+    BackendError,
+    BackendUnavailableError,
+    CollectionNotFoundError,
+    QueryError,
+)
 
 DIMS = {"blip": 6, "clip": 8, "interrogator": 8, "fused": 22}
 CATS = ["shoes", "hats", "bags"]
@@ -137,9 +142,9 @@ def test_invalid_collection_names_are_refused(edge, bad):
 
 
 def test_operations_on_a_missing_collection(edge):
-    with pytest.raises(BackendError, match="does not exist"):
+    with pytest.raises(CollectionNotFoundError, match="does not exist"):
         edge.count("nope")
-    with pytest.raises(BackendError, match="does not exist"):
+    with pytest.raises(CollectionNotFoundError, match="does not exist"):
         edge.query("nope", plan(np.ones(22, np.float32), limit=3))
 
 

@@ -4,6 +4,20 @@ Two families implement it: :mod:`qdrant_mm.backends.qdrant_client_backend` (a Qd
 cluster, or qdrant-client's local mode) and :mod:`qdrant_mm.backends.edge` (Qdrant Edge, the
 Rust engine in-process). Sync and search never import either; they take a :class:`Backend`.
 
+Every backend raises only qdrant-mm's own errors (:mod:`qdrant_mm.errors`), the same type for
+the same fault: :class:`~qdrant_mm.errors.CollectionNotFoundError` for a collection or alias
+that does not exist; :class:`~qdrant_mm.errors.QueryError` for a search, count, scroll or
+retrieval the engine refuses as invalid, :class:`~qdrant_mm.errors.BackendRequestError` for a
+write or collection change it refuses; :class:`~qdrant_mm.errors.BackendTransientError` (and
+its subclass :class:`~qdrant_mm.errors.StorageUnreachableError`) for what another try may fix;
+:class:`~qdrant_mm.errors.StoreLockedError` when an embedded store is held by another
+process; :class:`~qdrant_mm.errors.BackendError` for anything else. The engine's exception is
+chained (``raise ... from``).
+
+The query types check their own values (:class:`QueryPlan`, :class:`Prefetch`,
+:class:`QuantizationSearch` raise :class:`~qdrant_mm.errors.QueryError` when built with a
+limit below 1, a negative offset, ...), so no backend repeats those checks.
+
 Filters are expressed with ``qdrant_client.models.Filter`` everywhere (the lingua franca users
 already know); a backend on another engine converts them.
 
@@ -18,6 +32,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 from qdrant_client import models
+
+from qdrant_mm.errors import QueryError
 
 Distance = Literal["cosine", "dot"]
 PayloadIndexType = Literal["keyword", "float", "integer"]
@@ -82,6 +98,12 @@ class Prefetch:
     vector: np.ndarray
     limit: int
 
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise QueryError(
+                f"prefetch on {self.using!r}: limit must be at least 1, got {self.limit}"
+            )
+
 
 @dataclass(frozen=True)
 class QuantizationSearch:
@@ -96,6 +118,13 @@ class QuantizationSearch:
 
     rescore: bool = True
     oversampling: float | None = None
+
+    def __post_init__(self) -> None:
+        o = self.oversampling
+        if o is not None and not (
+            isinstance(o, (int, float, np.number)) and np.isfinite(o) and o >= 1
+        ):
+            raise QueryError(f"oversampling must be a number >= 1, got {o!r}")
 
 
 @dataclass(frozen=True)
@@ -127,10 +156,19 @@ class QueryPlan:
     with_vectors: tuple[str, ...] = ()
     score_vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise QueryError(f"limit must be at least 1, got {self.limit}")
+        if self.offset < 0:
+            raise QueryError(f"offset must not be negative, got {self.offset}")
+        if self.hnsw_ef is not None and self.hnsw_ef < 1:
+            raise QueryError(f"hnsw_ef must be at least 1, got {self.hnsw_ef}")
+
 
 class Backend(Protocol):
     """Storage operations qdrant-mm needs. Implementations must behave identically (the
-    ``backend`` fixture of ``tests/backends.py`` runs the same tests against each)."""
+    ``backend`` fixture of ``tests/backends.py`` runs the same tests against each), errors
+    included (see the module docstring)."""
 
     name: str  # "server", "local" or "edge"
 

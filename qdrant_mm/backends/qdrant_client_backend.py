@@ -8,18 +8,25 @@ A vector with ``quantization="int8"`` gets Qdrant's scalar quantization (int8, q
 ``always_ram``). Searches send ``QueryPlan.quantization`` as ``SearchParams.quantization`` on a
 server; local mode stores the quantization config but searches exactly (brute force on the
 float32 vectors), so it never sends search parameters.
+
+Every call to qdrant-client runs inside :meth:`QdrantClientBackend._errors`, so only qdrant-mm's
+errors leave this module (mapped by :mod:`qdrant_mm.backends.client_errors`). The request
+timeout (``QDRANT_MM_QDRANT_TIMEOUT``) is applied to the HTTP transport exactly as given:
+qdrant-client itself rounds it up to whole seconds.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
+import httpx
 import numpy as np
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
 
 from qdrant_mm.backends.base import (
     INT8_QUANTILE,
@@ -31,7 +38,21 @@ from qdrant_mm.backends.base import (
     StoredPoint,
     VectorSpec,
 )
-from qdrant_mm.errors import BackendError, QueryError
+from qdrant_mm.backends.client_errors import map_client_errors
+from qdrant_mm.backends.common import (
+    check_scroll_batch,
+    float_list,
+    named_vectors,
+    point_id,
+    query_vector,
+    unit,
+)
+from qdrant_mm.errors import (
+    BackendRequestError,
+    CollectionNotFoundError,
+    QdrantMMError,
+    QueryError,
+)
 
 META_COLLECTION = "qdrant_mm_meta"
 _META_NS = uuid.UUID("0d7c4a55-2b61-4f0e-8f7c-3f1f0b6c9e21")
@@ -48,11 +69,9 @@ def _meta_id(key: str) -> str:
     return str(uuid.uuid5(_META_NS, key))
 
 
-def _as_list(v: np.ndarray | Sequence[float]) -> list[float]:
-    return np.asarray(v, dtype=np.float32).tolist()
-
-
 def _vector_params(v: VectorSpec) -> models.VectorParams:
+    if v.distance not in _DISTANCE:
+        raise BackendRequestError(f"named vector {v.name!r}: unknown distance {v.distance!r}")
     quantization = None
     if v.quantization == "int8":
         quantization = models.ScalarQuantization(
@@ -61,73 +80,111 @@ def _vector_params(v: VectorSpec) -> models.VectorParams:
             )
         )
     elif v.quantization is not None:
-        raise BackendError(f"named vector {v.name!r}: unknown quantization {v.quantization!r}")
+        raise BackendRequestError(
+            f"named vector {v.name!r}: unknown quantization {v.quantization!r}"
+        )
     return models.VectorParams(
         size=v.dim, distance=_DISTANCE[v.distance], quantization_config=quantization
     )
 
 
 def _quantization_params(q: QuantizationSearch | None) -> models.QuantizationSearchParams | None:
-    if q is None:
+    if q is None:  # QuantizationSearch checked its oversampling when it was built
         return None
-    if q.oversampling is not None and not (np.isfinite(q.oversampling) and q.oversampling >= 1):
-        raise QueryError(f"oversampling must be a number >= 1, got {q.oversampling!r}")
     return models.QuantizationSearchParams(rescore=q.rescore, oversampling=q.oversampling)
 
 
-def _unit(vec: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vec))
-    return vec / norm if norm > 0 else vec
+def rest_timeout(seconds: float) -> Callable[[httpx.Request, Callable], httpx.Response]:
+    """qdrant-client middleware giving every HTTP request the timeout ``seconds`` (connect,
+    read, write and pool), fractions of a second included."""
+    timeout = httpx.Timeout(seconds).as_dict()
 
+    def middleware(request: httpx.Request, call_next: Callable) -> httpx.Response:
+        request.extensions["timeout"] = timeout
+        return call_next(request)
 
-def _vectors(raw: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
-    if not names or not isinstance(raw, dict):
-        return {}
-    return {n: np.asarray(raw[n], dtype=np.float32) for n in names if n in raw}
+    return middleware
 
 
 class QdrantClientBackend:
     """Storage on a Qdrant server (``url``) or in qdrant-client's local mode (``path``)."""
 
-    def __init__(self, client: QdrantClient, name: str = "server") -> None:
+    def __init__(self, client: QdrantClient, name: str = "server", where: str = "") -> None:
         self.client = client
         self.name = name
+        #: the URL or folder, for messages
+        self.where = where or ("local mode" if name == "local" else "Qdrant")
 
     @classmethod
-    def connect(cls, url: str, api_key: str | None = None, timeout: float = 30.0):
-        return cls(QdrantClient(url=url, api_key=api_key, timeout=int(timeout)), "server")
+    def connect(
+        cls, url: str, api_key: str | None = None, timeout: float = 30.0, **options: Any
+    ) -> QdrantClientBackend:
+        """A Qdrant server at ``url``; ``timeout`` seconds per request (``0.3`` is 0.3 s).
+        ``options`` go to :class:`~qdrant_client.QdrantClient` (and on to httpx)."""
+        with map_client_errors(what="connect", where=url):
+            # qdrant-client takes whole seconds (rounded up); the HTTP transport gets the
+            # exact value from the middleware.
+            client = QdrantClient(
+                url=url, api_key=api_key, timeout=max(1, math.ceil(timeout)), **options
+            )
+            client.http.client.add_middleware(rest_timeout(timeout))
+        return cls(client, "server", url)
 
     @classmethod
     def local(cls, path) -> QdrantClientBackend:
-        with warnings.catch_warnings():
+        where = f"{path} (local mode)"
+        with warnings.catch_warnings(), map_client_errors(what="open", where=where):
             warnings.simplefilter("ignore")  # local mode warns about large collections
-            return cls(QdrantClient(path=str(path)), "local")
+            return cls(QdrantClient(path=str(path)), "local", where)
+
+    def _errors(
+        self,
+        what: str,
+        collection: str | None = None,
+        invalid: type[QdrantMMError] = BackendRequestError,
+    ) -> AbstractContextManager[None]:
+        """The block's qdrant-client exceptions as qdrant-mm errors (``invalid``: the type for
+        a request Qdrant refuses as invalid)."""
+        return map_client_errors(
+            what=what, collection=collection, invalid=invalid, backend=self.name, where=self.where
+        )
+
+    def check_reachable(self) -> None:
+        """One cheap request; raises :class:`~qdrant_mm.errors.StorageUnreachableError` (or
+        another :class:`~qdrant_mm.errors.BackendError`) when Qdrant cannot be used."""
+        with self._errors("listing collections"):
+            self.client.get_collections()
 
     # --- collections & aliases ---------------------------------------------------------------
     def collection_exists(self, collection: str) -> bool:
         return self.resolve(collection) is not None
 
     def create_collection(self, collection: str, spec: CollectionSpec) -> None:
-        self.client.create_collection(
-            collection,
-            vectors_config={v.name: _vector_params(v) for v in spec.vectors},
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # local mode: "payload indexes have no effect"
-            for field, kind in spec.payload_indexes.items():
-                self.client.create_payload_index(collection, field, field_schema=_INDEX[kind])
+        vectors = {v.name: _vector_params(v) for v in spec.vectors}
+        for field, kind in spec.payload_indexes.items():
+            if kind not in _INDEX:
+                raise BackendRequestError(f"payload index on {field!r}: unknown type {kind!r}")
+        with self._errors("create collection", collection):
+            self.client.create_collection(collection, vectors_config=vectors)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # local mode: "payload indexes have no effect"
+                for field, kind in spec.payload_indexes.items():
+                    self.client.create_payload_index(collection, field, field_schema=_INDEX[kind])
 
     def delete_collection(self, collection: str) -> None:
-        self.client.delete_collection(collection)
+        with self._errors("delete collection", collection):
+            self.client.delete_collection(collection)
 
     def _aliases(self) -> dict[str, str]:
-        return {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}
+        with self._errors("listing aliases"):
+            return {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}
 
     def resolve(self, collection: str) -> str | None:
         target = self._aliases().get(collection)
         if target is not None:
             return target
-        names = {c.name for c in self.client.get_collections().collections}
+        with self._errors("listing collections"):
+            names = {c.name for c in self.client.get_collections().collections}
         return collection if collection in names else None
 
     def switch_alias(self, alias: str, collection: str) -> str | None:
@@ -142,52 +199,60 @@ class QdrantClientBackend:
                 create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
             )
         )
-        self.client.update_collection_aliases(change_aliases_operations=ops)
+        try:
+            with self._errors("switch alias", alias):
+                self.client.update_collection_aliases(change_aliases_operations=ops)
+        except CollectionNotFoundError as exc:  # as on Edge: a refused alias change
+            raise BackendRequestError(
+                f"cannot point alias {alias!r} at {collection!r}: no such collection"
+            ) from exc
         return previous
 
     # --- metadata documents --------------------------------------------------------------------
-    def _ensure_meta(self) -> None:
-        if not self.client.collection_exists(META_COLLECTION):
-            self.client.create_collection(META_COLLECTION, vectors_config={})
-
     def read_meta(self, key: str) -> dict[str, Any] | None:
         # One round trip (this runs on every query for the default profile): a missing meta
-        # collection answers 404 on a server and ValueError in local mode.
+        # collection is a CollectionNotFoundError here, and means "no document".
         try:
-            got = self.client.retrieve(META_COLLECTION, [_meta_id(key)], with_payload=True)
-        except UnexpectedResponse as exc:
-            if exc.status_code == 404:
-                return None
-            raise
-        except ValueError:
-            if self.name == "local" and not self.client.collection_exists(META_COLLECTION):
-                return None
-            raise
+            with self._errors("reading metadata", META_COLLECTION):
+                got = self.client.retrieve(META_COLLECTION, [_meta_id(key)], with_payload=True)
+        except CollectionNotFoundError:
+            return None
         return dict(got[0].payload["value"]) if got else None
 
     def write_meta(self, key: str, value: dict[str, Any]) -> None:
-        self._ensure_meta()
-        self.client.upsert(
-            META_COLLECTION,
-            [models.PointStruct(id=_meta_id(key), vector={}, payload={"key": key, "value": value})],
-            wait=True,
-        )
+        with self._errors("writing metadata", META_COLLECTION):
+            if not self.client.collection_exists(META_COLLECTION):
+                self.client.create_collection(META_COLLECTION, vectors_config={})
+            self.client.upsert(
+                META_COLLECTION,
+                [
+                    models.PointStruct(
+                        id=_meta_id(key), vector={}, payload={"key": key, "value": value}
+                    )
+                ],
+                wait=True,
+            )
 
     def delete_meta(self, key: str) -> bool:
         if self.read_meta(key) is None:
             return False
-        self.client.delete(META_COLLECTION, models.PointIdsList(points=[_meta_id(key)]), wait=True)
+        with self._errors("deleting metadata", META_COLLECTION):
+            self.client.delete(
+                META_COLLECTION, models.PointIdsList(points=[_meta_id(key)]), wait=True
+            )
         return True
 
     def list_meta(self, prefix: str) -> dict[str, dict[str, Any]]:
-        if not self.client.collection_exists(META_COLLECTION):
-            return {}
+        with self._errors("listing metadata", META_COLLECTION):
+            if not self.client.collection_exists(META_COLLECTION):
+                return {}
         out: dict[str, dict[str, Any]] = {}
         offset = None
         while True:
-            records, offset = self.client.scroll(
-                META_COLLECTION, limit=256, offset=offset, with_payload=True, with_vectors=False
-            )
+            with self._errors("listing metadata", META_COLLECTION):
+                records, offset = self.client.scroll(
+                    META_COLLECTION, limit=256, offset=offset, with_payload=True, with_vectors=False
+                )
             for r in records:
                 key = r.payload.get("key", "")
                 if key.startswith(prefix):
@@ -199,35 +264,38 @@ class QdrantClientBackend:
     def upsert(self, collection: str, points: Sequence[PointRecord]) -> None:
         if not points:
             return
-        self.client.upsert(
-            collection,
-            [
-                models.PointStruct(
-                    id=p.id,
-                    vector={k: _as_list(v) for k, v in p.vectors.items()},
-                    payload=p.payload,
-                )
-                for p in points
-            ],
-            wait=True,
-        )
+        structs = [
+            models.PointStruct(
+                id=point_id(p.id),
+                vector={k: float_list(v) for k, v in p.vectors.items()},
+                payload=p.payload,
+            )
+            for p in points
+        ]
+        with self._errors("upsert", collection):
+            self.client.upsert(collection, structs, wait=True)
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
-        if ids:
-            self.client.delete(collection, models.PointIdsList(points=list(ids)), wait=True)
+        if not ids:
+            return
+        selector = models.PointIdsList(points=[point_id(i) for i in ids])
+        with self._errors("delete", collection):
+            self.client.delete(collection, selector, wait=True)
 
     def scroll_payload(
         self, collection: str, fields: Sequence[str], batch: int = 1024
     ) -> Iterator[tuple[str, dict[str, Any]]]:
+        check_scroll_batch(batch)
         offset = None
         while True:
-            records, offset = self.client.scroll(
-                collection,
-                limit=batch,
-                offset=offset,
-                with_payload=models.PayloadSelectorInclude(include=list(fields)),
-                with_vectors=False,
-            )
+            with self._errors("scroll", collection, QueryError):
+                records, offset = self.client.scroll(
+                    collection,
+                    limit=batch,
+                    offset=offset,
+                    with_payload=models.PayloadSelectorInclude(include=list(fields)),
+                    with_vectors=False,
+                )
             for r in records:
                 yield str(r.id), dict(r.payload or {})
             if offset is None:
@@ -238,18 +306,46 @@ class QdrantClientBackend:
     ) -> list[StoredPoint]:
         if not ids:
             return []
-        got = self.client.retrieve(
-            collection, list(ids), with_payload=True, with_vectors=list(with_vectors) or False
-        )
+        wanted = [point_id(i) for i in ids]
+        with self._errors("retrieve", collection, QueryError):
+            got = self.client.retrieve(
+                collection, wanted, with_payload=True, with_vectors=list(with_vectors) or False
+            )
         return [
-            StoredPoint(str(r.id), dict(r.payload or {}), _vectors(r.vector, with_vectors))
+            StoredPoint(str(r.id), dict(r.payload or {}), named_vectors(r.vector, with_vectors))
             for r in got
         ]
 
     def count(self, collection: str, filter: models.Filter | None = None) -> int:
-        return self.client.count(collection, count_filter=filter, exact=True).count
+        with self._errors("count", collection, QueryError):
+            return self.client.count(collection, count_filter=filter, exact=True).count
 
     def query(self, collection: str, plan: QueryPlan) -> list[Hit]:
+        with self._errors("query", collection, QueryError):
+            resp = self._query_points(collection, plan)
+        queries = {
+            name: unit(np.asarray(vec, dtype=np.float32))
+            for name, vec in plan.score_vectors.items()
+        }
+        hits = []
+        for p in resp.points:
+            stored = named_vectors(p.vector, list(queries))
+            hits.append(
+                Hit(
+                    str(p.id),
+                    float(p.score),
+                    dict(p.payload or {}),
+                    named_vectors(p.vector, plan.with_vectors),
+                    {
+                        name: float(unit(stored[name]) @ q)
+                        for name, q in queries.items()
+                        if name in stored
+                    },
+                )
+            )
+        return hits
+
+    def _query_points(self, collection: str, plan: QueryPlan) -> models.QueryResponse:
         params = models.SearchParams(
             hnsw_ef=plan.hnsw_ef,
             exact=plan.exact,
@@ -257,7 +353,7 @@ class QdrantClientBackend:
         )
         prefetch = [
             models.Prefetch(
-                query=_as_list(p.vector),
+                query=query_vector(p.vector),
                 using=p.using,
                 limit=p.limit,
                 filter=plan.filter,
@@ -265,9 +361,9 @@ class QdrantClientBackend:
             )
             for p in plan.prefetch
         ]
-        resp = self.client.query_points(
+        return self.client.query_points(
             collection,
-            query=_as_list(plan.vector),
+            query=query_vector(plan.vector),
             using=plan.using,
             prefetch=prefetch or None,
             query_filter=plan.filter,
@@ -282,30 +378,10 @@ class QdrantClientBackend:
             # One round trip: the breakdown is computed here from the hits' vectors.
             with_vectors=list(dict.fromkeys([*plan.with_vectors, *plan.score_vectors])) or False,
         )
-        queries = {
-            name: _unit(np.asarray(vec, dtype=np.float32))
-            for name, vec in plan.score_vectors.items()
-        }
-        hits = []
-        for p in resp.points:
-            stored = _vectors(p.vector, list(queries))
-            hits.append(
-                Hit(
-                    str(p.id),
-                    float(p.score),
-                    dict(p.payload or {}),
-                    _vectors(p.vector, plan.with_vectors),
-                    {
-                        name: float(_unit(stored[name]) @ q)
-                        for name, q in queries.items()
-                        if name in stored
-                    },
-                )
-            )
-        return hits
 
     def optimize(self, collection: str) -> float:
         return 0.0  # the server and local mode index as they go
 
     def close(self) -> None:
-        self.client.close()
+        with self._errors("close"):
+            self.client.close()

@@ -19,11 +19,11 @@ never a silently weaker filter. A plain ``dict`` is accepted and validated as a 
 from __future__ import annotations
 
 import datetime as _dt
-import uuid
 from typing import Any
 
 from qdrant_client import models
 
+from qdrant_mm.backends.common import point_id
 from qdrant_mm.errors import QueryError
 
 
@@ -87,7 +87,9 @@ class _Converter:
         if isinstance(cond, models.IsNullCondition):
             return qe.IsNullCondition(cond.is_null.key)
         if isinstance(cond, models.HasIdCondition):
-            return qe.HasIdCondition({_point_id(i) for i in cond.has_id})
+            return qe.HasIdCondition(
+                {point_id(i, QueryError, "has_id: point id") for i in cond.has_id}
+            )
         if isinstance(cond, models.HasVectorCondition):
             return qe.HasVectorCondition(cond.has_vector)
         if isinstance(cond, models.NestedCondition):
@@ -189,16 +191,3 @@ def _iso(v: _dt.datetime | _dt.date | str | None) -> str | None:
             v = v.replace(tzinfo=_dt.timezone.utc)
         return v.isoformat()
     return _dt.datetime(v.year, v.month, v.day, tzinfo=_dt.timezone.utc).isoformat()
-
-
-def _point_id(pid: Any) -> str | int:
-    if isinstance(pid, uuid.UUID):
-        return str(pid)
-    if isinstance(pid, int) and not isinstance(pid, bool) and pid >= 0:
-        return pid
-    if isinstance(pid, str):
-        try:
-            return str(uuid.UUID(pid))
-        except ValueError as exc:
-            raise QueryError(f"has_id: {pid!r} is not a valid point id (UUID)") from exc
-    raise QueryError(f"has_id: {pid!r} is not a valid point id")
