@@ -167,18 +167,23 @@ def _undecodable(text: str) -> str | None:
     """Why ``text`` is not valid Unicode, or None. A byte that was not UTF-8 is read with
     ``surrogateescape`` (byte 0xNN becomes U+DCNN); a JSON ``\\udXXX`` escape without its pair
     is a lone surrogate. Neither can be stored."""
-    for i, ch in enumerate(text):
-        code = ord(ch)
-        if 0xDC80 <= code <= 0xDCFF:
-            return f"byte 0x{code - 0xDC00:02x} at character {i + 1}"
-        if 0xD800 <= code <= 0xDFFF:
-            return f"lone surrogate \\u{code:04x} at character {i + 1}"
-    return None
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")  # refuses surrogates, at C speed
+        return None
+    except UnicodeEncodeError as exc:
+        code, at = ord(text[exc.start]), exc.start + 1
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"byte 0x{code - 0xDC00:02x} at character {at}"
+    return f"lone surrogate \\u{code:04x} at character {at}"
 
 
 def _unstorable(fields: dict[Any, Any]) -> str | None:
     """``"path: reason"`` for the first value in ``fields`` (nested lists and objects included)
     that Qdrant cannot store exactly, or None. Walks with its own stack: no recursion."""
+    if _plainly_storable(fields):
+        return None
     problem = _first_unstorable(fields)
     if problem is None:
         return None
@@ -186,6 +191,39 @@ def _unstorable(fields: dict[Any, Any]) -> str | None:
     if len(path) > 60:
         path = path[:57] + "..."
     return f"{path}: {reason}"
+
+
+def _plainly_storable(fields: dict[Any, Any]) -> bool:
+    """The fast check every row takes: True when every value is plainly storable. False on a
+    problem or anything unusual, for :func:`_first_unstorable` to judge and name."""
+    stack: list[tuple[Any, int]] = [(fields, 0)]
+    while stack:
+        container, depth = stack.pop()
+        if type(container) is dict:
+            for key in container:
+                if type(key) is not str or not (key.isascii() or _undecodable(key) is None):
+                    return False
+            values = container.values()
+        else:
+            values = container
+        for v in values:
+            t = type(v)
+            if t is str:
+                if not v.isascii() and _undecodable(v) is not None:
+                    return False
+            elif t is float:
+                if not math.isfinite(v):
+                    return False
+            elif t is int:
+                if not INT64_MIN <= v <= INT64_MAX:
+                    return False
+            elif t is dict or t is list:
+                if depth + 1 > MAX_NESTING:
+                    return False
+                stack.append((v, depth + 1))
+            elif t is not bool and v is not None:
+                return False
+    return True
 
 
 def _first_unstorable(fields: dict[Any, Any]) -> tuple[str, str] | None:
