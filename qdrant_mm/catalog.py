@@ -1,18 +1,26 @@
 """Reading a product catalog (JSONL / NDJSON, JSON, CSV or TSV) into validated :class:`Product`
-rows."""
+rows.
+
+A bad row never costs the others: a row that cannot be read (invalid JSON, bytes that are not
+UTF-8, an unreadable CSV record) or holds a value Qdrant cannot store exactly (NaN or
+±Infinity, an integer outside the 64-bit range, nesting deeper than :data:`MAX_NESTING`) is
+reported with its line and product id, and every other row is read.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from qdrant_mm.errors import CatalogError
 
@@ -23,6 +31,15 @@ POINT_NAMESPACE = uuid.UUID("6b1f3c1e-5d8a-4d3e-9a55-0c1e6a7f2b90")
 RESERVED_FIELDS = frozenset(
     {"product_id", "content_hash", "payload_hash", "interrogator_text", "image_sha256"}
 )
+
+
+#: Deepest nesting of lists / objects inside one field's value. Qdrant parses payloads with a
+#: recursion limit (a payload nested ~128 levels deep is stored by Qdrant Edge and then cannot be
+#: read back, which breaks every later sync); 32 levels is far below every transport's limit.
+MAX_NESTING = 32
+
+#: Qdrant stores payload integers as signed 64-bit numbers.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def point_id(product_id: str) -> str:
@@ -57,6 +74,9 @@ class Product(BaseModel):
         s = str(v).strip()
         if not s:
             raise ValueError("id is empty")
+        bad = _undecodable(s)
+        if bad:
+            raise ValueError(f"id is not valid UTF-8 text ({bad})")
         return s
 
     @field_validator("title", "description", "image", "category", "brand", mode="before")
@@ -74,13 +94,28 @@ class Product(BaseModel):
     def _price(cls, v: Any) -> float | None:
         if v is None or (isinstance(v, str) and not v.strip()):
             return None
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise ValueError(f"price must be a number, got {_short(v)}")
         try:
             p = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"price must be a number, got {v!r}") from None
-        if p != p or p in (float("inf"), float("-inf")):
-            raise ValueError(f"price must be a finite number, got {v!r}")
+        except ValueError:
+            raise ValueError(f"price must be a number, got {_short(v)}") from None
+        except OverflowError:  # an int too large for a float
+            raise ValueError("price must be a finite number, got a huge integer") from None
+        if not math.isfinite(p):
+            raise ValueError(f"price must be a finite number, got {_short(v)}")
         return p
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """Refuse the whole row when any field (nested values included) holds something Qdrant
+        cannot store exactly; ``id`` has its own rule (it is stored as a string)."""
+        if isinstance(data, dict):
+            problem = _unstorable({k: v for k, v in data.items() if k != "id"})
+            if problem:
+                raise ValueError(problem)
+        return data
 
     def payload(self) -> dict[str, Any]:
         """Every catalog field (known and extra), ``None`` values left out."""
@@ -115,10 +150,127 @@ class Catalog:
         return self.path.parent
 
 
+def _show(text: str) -> str:
+    """``text`` safe to print: undecodable bytes and lone surrogates as ``\\udcff`` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _short(v: Any, width: int = 40) -> str:
+    """A short printable repr of a bad value for an error message."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10**width:
+        return f"a {v.bit_length()}-bit integer"
+    r = _show(repr(v))
+    return r if len(r) <= width else r[: width - 3] + "..."
+
+
+def _undecodable(text: str) -> str | None:
+    """Why ``text`` is not valid Unicode, or None. A byte that was not UTF-8 is read with
+    ``surrogateescape`` (byte 0xNN becomes U+DCNN); a JSON ``\\udXXX`` escape without its pair
+    is a lone surrogate. Neither can be stored."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")  # refuses surrogates, at C speed
+        return None
+    except UnicodeEncodeError as exc:
+        code, at = ord(text[exc.start]), exc.start + 1
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"byte 0x{code - 0xDC00:02x} at character {at}"
+    return f"lone surrogate \\u{code:04x} at character {at}"
+
+
+def _unstorable(fields: dict[Any, Any]) -> str | None:
+    """``"path: reason"`` for the first value in ``fields`` (nested lists and objects included)
+    that Qdrant cannot store exactly, or None. Walks with its own stack: no recursion."""
+    if _plainly_storable(fields):
+        return None
+    problem = _first_unstorable(fields)
+    if problem is None:
+        return None
+    path, reason = problem
+    if len(path) > 60:
+        path = path[:57] + "..."
+    return f"{path}: {reason}"
+
+
+def _plainly_storable(fields: dict[Any, Any]) -> bool:
+    """The fast check every row takes: True when every value is plainly storable. False on a
+    problem or anything unusual, for :func:`_first_unstorable` to judge and name."""
+    stack: list[tuple[Any, int]] = [(fields, 0)]
+    while stack:
+        container, depth = stack.pop()
+        if type(container) is dict:
+            for key in container:
+                if type(key) is not str or not (key.isascii() or _undecodable(key) is None):
+                    return False
+            values = container.values()
+        else:
+            values = container
+        for v in values:
+            t = type(v)
+            if t is str:
+                if not v.isascii() and _undecodable(v) is not None:
+                    return False
+            elif t is float:
+                if not math.isfinite(v):
+                    return False
+            elif t is int:
+                if not INT64_MIN <= v <= INT64_MAX:
+                    return False
+            elif t is dict or t is list:
+                if depth + 1 > MAX_NESTING:
+                    return False
+                stack.append((v, depth + 1))
+            elif t is not bool and v is not None:
+                return False
+    return True
+
+
+def _first_unstorable(fields: dict[Any, Any]) -> tuple[str, str] | None:
+    """(path, reason) of the first unstorable value, in file order."""
+    stack: list[tuple[str, Any, int]] = [("", fields, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return path, f"{value!r} is not a finite number (NaN and Infinity cannot be stored)"
+        elif isinstance(value, int):
+            if not INT64_MIN <= value <= INT64_MAX:
+                return path, (
+                    f"{_short(value)} is outside the 64-bit integer range Qdrant stores"
+                    " (write it as a string to keep every digit)"
+                )
+        elif isinstance(value, str):
+            bad = _undecodable(value)
+            if bad:
+                return path, f"text is not valid UTF-8 ({bad})"
+        elif isinstance(value, (dict, list, tuple)):
+            if depth > MAX_NESTING:
+                return path, f"nested more than {MAX_NESTING} levels deep"
+            if isinstance(value, dict):
+                children = []
+                for k, v in value.items():
+                    key = str(k)
+                    bad = _undecodable(key)
+                    name = f"{path}.{_show(key)}" if path else _show(key)
+                    if bad:
+                        return name, f"field name is not valid UTF-8 ({bad})"
+                    children.append((name, v, depth + 1))
+            else:
+                children = [(f"{path}[{i}]", v, depth + 1) for i, v in enumerate(value)]
+            stack.extend(reversed(children))
+    return None
+
+
 def _format_validation(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "row"
+        loc = ".".join(str(x) for x in err["loc"])
+        if not loc:  # a whole-row check: its message names the field itself
+            parts.append(err["msg"].removeprefix("Value error, "))
+            continue
         if err["type"] == "missing":  # pydantic says "Field required"; say which and what
             msg = f"{loc} is required" + (" (a string or an integer)" if loc == "id" else "")
         else:
@@ -127,15 +279,33 @@ def _format_validation(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _json_error(where: str, text: str, exc: ValueError | RecursionError) -> str:
+    """Why ``text`` (one JSONL line, or a whole .json file) could not be parsed."""
+    if isinstance(exc, RecursionError):
+        return f"{where}: invalid JSON (nested too deeply to read)"
+    if isinstance(exc, json.JSONDecodeError):
+        bad = _undecodable(text)
+        if bad:  # the parser stumbled on a byte that is not UTF-8: say that, not "Expecting ..."
+            return f"{where}: not valid UTF-8 ({bad})"
+        return f"{where}: invalid JSON ({exc.msg}, column {exc.colno})"
+    return f"{where}: invalid JSON (a number too long to read)"  # int over 4300 digits
+
+
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    """One object per line. Lines are decoded one by one (a byte-order mark before the first is
+    skipped); bytes that are not UTF-8 are kept as surrogate escapes, so only the row holding them
+    fails (in :class:`Product` validation, with its id when the id itself is readable)."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if lineno == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            line = raw.decode("utf-8", "surrogateescape")
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield lineno, None, f"line {lineno}: invalid JSON ({exc.msg})"
+            except (ValueError, RecursionError) as exc:
+                yield lineno, None, _json_error(f"line {lineno}", line, exc)
                 continue
             if not isinstance(obj, dict):
                 yield lineno, None, f"line {lineno}: expected a JSON object"
@@ -144,11 +314,20 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
 
 
 def _iter_json_array(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """A ``.json`` file holding one array of product objects (positions count from 1)."""
+    """A ``.json`` file holding one array of product objects (positions count from 1).
+
+    The file is parsed as a whole: when it is not valid JSON (a syntax error, a byte that is not
+    UTF-8 outside a string, nesting too deep for the parser) it is a :class:`CatalogError` and
+    nothing is synced or deleted. A non-UTF-8 byte inside a string fails that item only."""
+    text = path.read_bytes().decode("utf-8-sig", "surrogateescape")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CatalogError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        where = f"{path}"
+        if isinstance(exc, json.JSONDecodeError):
+            where = f"{path}: line {exc.lineno}"
+            text = text.split("\n")[exc.lineno - 1]  # judge only the line the parser stopped on
+        raise CatalogError(_json_error(where, text, exc)) from None
     if not isinstance(data, list):
         raise CatalogError(f"{path}: a .json catalog must hold an array of product objects")
     for pos, obj in enumerate(data, start=1):
@@ -159,13 +338,35 @@ def _iter_json_array(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, s
 
 
 def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    with path.open("r", encoding="utf-8", newline="") as fh:
+    """A header row, then one product per record. Cells stay text (only ``price`` is read as a
+    number). A byte-order mark (spreadsheet exports) is skipped; bytes that are not UTF-8 are
+    kept as surrogate escapes so only the row holding them fails; a record the csv module cannot
+    read (a field over its size limit) fails alone."""
+    with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         reader = csv.DictReader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        if not reader.fieldnames:
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise CatalogError(f"{path}: cannot read the CSV header row ({exc})") from None
+        if not fieldnames:
             raise CatalogError(f"{path}: CSV has no header row")
-        if "id" not in [f.strip() for f in reader.fieldnames]:
+        for name in fieldnames:
+            bad = _undecodable(name)
+            if bad:
+                raise CatalogError(
+                    f"{path}: CSV header column {_show(name)!r} is not valid UTF-8 ({bad})"
+                )
+        if "id" not in [f.strip() for f in fieldnames]:
             raise CatalogError(f"{path}: CSV header has no 'id' column")
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                lineno = reader.reader.line_num  # DictReader counts successful records only
+                yield lineno, None, f"line {lineno}: unreadable CSV record ({exc})"
+                continue
             lineno = reader.line_num
             if None in row:
                 yield lineno, None, f"line {lineno}: more values than header columns"
@@ -182,10 +383,12 @@ def _loose_id(raw: Any) -> str | None:
 
 
 def read_catalog(path: str | Path) -> Catalog:
-    """Read and validate a catalog. Invalid rows (missing id, duplicate id, bad JSON, bad price...)
-    are collected in ``invalid`` with the reason; valid rows are kept in file order.
+    """Read and validate a catalog. Invalid rows (missing id, duplicate id, bad JSON, bad price,
+    a value Qdrant cannot store, bytes that are not UTF-8...) are collected in ``invalid`` with
+    the reason, one row each; valid rows are kept in file order.
 
-    Raises :class:`CatalogError` when the file itself cannot be read.
+    Raises :class:`CatalogError` when the file itself cannot be read (not found, no CSV header,
+    a ``.json`` file that is not valid JSON): nothing is synced or deleted then.
     """
     path = Path(path)
     if not path.is_file():
@@ -202,6 +405,7 @@ def read_catalog(path: str | Path) -> Catalog:
             f"{path}: unsupported catalog format {suffix!r} (use .jsonl, .json, .csv or .tsv)"
         )
 
+    label = "item" if suffix == ".json" else "line"  # a .json array counts its items
     catalog = Catalog(path=path.resolve())
     seen: dict[str, int] = {}
     try:
@@ -213,14 +417,14 @@ def read_catalog(path: str | Path) -> Catalog:
             clash = sorted(RESERVED_FIELDS & set(obj))
             if clash:
                 catalog.invalid.append(
-                    CatalogRow(lineno, pid, f"line {lineno}: reserved field(s) {clash}")
+                    CatalogRow(lineno, pid, f"{label} {lineno}: reserved field(s) {clash}")
                 )
                 continue
             try:
                 product = Product.model_validate(obj)
             except ValidationError as exc:
                 catalog.invalid.append(
-                    CatalogRow(lineno, pid, f"line {lineno}: {_format_validation(exc)}")
+                    CatalogRow(lineno, pid, f"{label} {lineno}: {_format_validation(exc)}")
                 )
                 continue
             if product.id in seen:
@@ -229,7 +433,8 @@ def read_catalog(path: str | Path) -> Catalog:
                     CatalogRow(
                         lineno,
                         product.id,
-                        f"line {lineno}: duplicate id (first seen on line {seen[product.id]})",
+                        f"{label} {lineno}: duplicate id"
+                        f" (first seen on {label} {seen[product.id]})",
                     )
                 )
                 continue

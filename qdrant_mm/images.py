@@ -1,16 +1,22 @@
 """Fetching product images from files or http(s) URLs, safely, and decoding them once.
 
 Limits: a byte cap (``QDRANT_MM_IMAGE_MAX_BYTES``), a pixel cap against decompression bombs
-(``QDRANT_MM_IMAGE_MAX_PIXELS``, checked from the header before pixels are decoded), a timeout
-and at most :data:`MAX_REDIRECTS` redirects for URLs. httpx does the HTTP (timeouts, redirects,
-streaming); Pillow decodes.
+(``QDRANT_MM_IMAGE_MAX_PIXELS``, checked from the header before pixels are decoded), a deadline
+for the whole download of a URL (``QDRANT_MM_IMAGE_TIMEOUT``: connect, redirects and every read
+together, so a server trickling bytes cannot hold a sync) and at most :data:`MAX_REDIRECTS`
+redirects. httpx does the HTTP (redirects, streaming, per-read timeouts); Pillow decodes.
+Over a limit: :class:`ImageTooLargeError`; not an image or an unsupported format:
+:class:`UnsupportedImageError`; anything else that fails: :class:`ImageLoadError`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
+import threading
+import time
 import warnings
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +24,7 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from qdrant_mm import defaults
-from qdrant_mm.errors import ImageLoadError
+from qdrant_mm.errors import ImageLoadError, ImageTooLargeError, UnsupportedImageError
 from qdrant_mm.image_modes import to_model_rgb
 
 MAX_REDIRECTS = 5
@@ -64,7 +70,7 @@ def read_image_bytes(ref: str, limits: ImageLimits, client: httpx.Client | None 
     if size == 0:
         raise ImageLoadError(f"image file is empty (0 bytes): {ref}")
     if size > limits.max_bytes:
-        raise ImageLoadError(
+        raise ImageTooLargeError(
             f"image file is {size} bytes, over the {limits.max_bytes} limit: {ref}"
         )
     try:
@@ -74,30 +80,69 @@ def read_image_bytes(ref: str, limits: ImageLimits, client: httpx.Client | None 
 
 
 def _download(url: str, limits: ImageLimits, client: httpx.Client | None) -> bytes:
-    own = client is None
-    client = client or httpx.Client(
-        follow_redirects=True, max_redirects=MAX_REDIRECTS, timeout=limits.timeout
-    )
+    """The bytes at ``url``, within ``limits.timeout`` seconds for the whole download.
+
+    httpx's timeouts bound each network wait, not their sum: the download runs in a worker
+    thread and is abandoned at the deadline (the worker stops at its next chunk, or when its
+    read times out, and closes the response)."""
+    result: Future[bytes] = Future()
+    deadline = time.monotonic() + limits.timeout
+    abandoned = threading.Event()
+
+    def work() -> None:
+        try:
+            result.set_result(_fetch(url, limits, client, deadline, abandoned))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by the future
+            result.set_exception(exc)
+
+    threading.Thread(target=work, name="qdrant-mm-image-download", daemon=True).start()
     try:
-        with client.stream("GET", url) as resp:
+        return result.result(timeout=limits.timeout)
+    except FutureTimeoutError:
+        raise _deadline_error(url, limits) from None
+    finally:
+        abandoned.set()
+
+
+def _deadline_error(url: str, limits: ImageLimits) -> ImageLoadError:
+    return ImageLoadError(
+        f"image URL timed out: the download took over the {limits.timeout:g}s deadline"
+        f" (QDRANT_MM_IMAGE_TIMEOUT): {url}"
+    )
+
+
+def _fetch(
+    url: str,
+    limits: ImageLimits,
+    client: httpx.Client | None,
+    deadline: float,
+    abandoned: threading.Event,
+) -> bytes:
+    own = client is None
+    client = client or httpx.Client(follow_redirects=True, max_redirects=MAX_REDIRECTS)
+    try:
+        # Each connect / read waits at most the whole budget, so an abandoned worker ends too.
+        with client.stream("GET", url, timeout=limits.timeout) as resp:
             if resp.status_code >= 400:
                 raise ImageLoadError(f"image URL answered HTTP {resp.status_code}: {url}")
             declared = resp.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limits.max_bytes:
-                raise ImageLoadError(
+                raise ImageTooLargeError(
                     f"image URL declares {declared} bytes, over the {limits.max_bytes} limit: {url}"
                 )
             buf = bytearray()
             for chunk in resp.iter_bytes():
+                if abandoned.is_set() or time.monotonic() > deadline:
+                    raise _deadline_error(url, limits)
                 buf.extend(chunk)
                 if len(buf) > limits.max_bytes:
-                    raise ImageLoadError(f"image URL sent over {limits.max_bytes} bytes: {url}")
+                    raise ImageTooLargeError(f"image URL sent over {limits.max_bytes} bytes: {url}")
     except httpx.TooManyRedirects:
         raise ImageLoadError(
             f"image URL redirected more than {MAX_REDIRECTS} times: {url}"
         ) from None
     except httpx.TimeoutException:
-        raise ImageLoadError(f"image URL timed out after {limits.timeout}s: {url}") from None
+        raise ImageLoadError(f"image URL timed out after {limits.timeout:g}s: {url}") from None
     except httpx.HTTPError as exc:
         raise ImageLoadError(f"cannot download image {url}: {exc}") from None
     finally:
@@ -119,7 +164,7 @@ def decode_image(data: bytes, limits: ImageLimits, source: str = "image") -> Ima
             img = Image.open(io.BytesIO(data))
             fmt = img.format or "?"
             if fmt not in SUPPORTED_FORMATS:
-                raise ImageLoadError(
+                raise UnsupportedImageError(
                     f"{source}: unsupported image format {fmt}"
                     f" (supported: {', '.join(sorted(SUPPORTED_FORMATS))})"
                 )
@@ -127,7 +172,7 @@ def decode_image(data: bytes, limits: ImageLimits, source: str = "image") -> Ima
             if w <= 0 or h <= 0:
                 raise ImageLoadError(f"{source}: image has no pixels ({w}x{h})")
             if w * h > limits.max_pixels:
-                raise ImageLoadError(
+                raise ImageTooLargeError(
                     f"{source}: image is {w}x{h} = {w * h} pixels, over the"
                     f" {limits.max_pixels} pixel limit (decompression bomb guard)"
                 )
@@ -135,21 +180,16 @@ def decode_image(data: bytes, limits: ImageLimits, source: str = "image") -> Ima
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"{source}: refused as a decompression bomb ({exc})") from None
+        raise ImageTooLargeError(f"{source}: refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{source}: not an image or an unsupported format") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"{source}: corrupt or truncated image ({exc})") from None
-    return to_model_rgb(img)
-
-
-@dataclass
-class LoadedImage:
-    image: Image.Image
-    sha256: str
-
-
-def load_image(ref: str, limits: ImageLimits, client: httpx.Client | None = None) -> LoadedImage:
-    """Read and decode one image; the digest of its bytes goes into the content hash."""
-    data = read_image_bytes(ref, limits, client)
-    return LoadedImage(decode_image(data, limits, ref), hashlib.sha256(data).hexdigest())
+        raise UnsupportedImageError(f"{source}: not an image or an unsupported format") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a broken file makes Pillow raise
+        raise ImageLoadError(
+            f"{source}: corrupt or truncated image ({type(exc).__name__}: {exc})"
+        ) from None
+    try:
+        return to_model_rgb(img)
+    except Exception as exc:  # noqa: BLE001 - a pixel mode Pillow cannot convert
+        raise UnsupportedImageError(
+            f"{source}: image mode {img.mode} cannot be converted to RGB ({exc})"
+        ) from None
