@@ -303,6 +303,12 @@ def _load_qrels(mm, name: str, qrels_path: Path, template: str):
     return searcher, qrels, embed_queries(searcher, qrels, template)
 
 
+def _out_folder(option: str, path: str | Path | None) -> None:
+    """Fail before any search if the folder an output file goes to does not exist."""
+    if path is not None and not Path(path).expanduser().parent.is_dir():
+        _fail(f"{option}: folder {Path(path).expanduser().parent} does not exist")
+
+
 @app.command()
 @handles_errors
 def evaluate(
@@ -315,19 +321,54 @@ def evaluate(
     ] = None,
     grid: Annotated[float | None, typer.Option(help="Every weighting on a simplex grid")] = None,
     k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 1,5,10")] = "1,5,10",
+    definitions: Annotated[
+        str,
+        typer.Option(
+            help="Metric definitions: qdrant-mm (mAP@K over min(K,R), nDCG gains 2^g-1, queries"
+            " without a relevant product left out, ranking as searched) or trec (trec_eval's"
+            " map_cut, ndcg_cut, P, recall, recip_rank, Rprec: AP over R, linear gains, such"
+            " queries count 0, ties by product id descending)"
+        ),
+    ] = "qdrant-mm",
+    run_out: Annotated[
+        str | None,
+        typer.Option(
+            help="Write a TREC run file (qid Q0 docid rank score tag, tag = the weighting's"
+            " run_tag) of the best (*) weighting; with {tag} in the path, one file per"
+            " weighting, e.g. 'run.{tag}.txt'"
+        ),
+    ] = None,
+    qrels_out: Annotated[
+        Path | None,
+        typer.Option(help="Write the judgments as a TREC qrels file (qid 0 docid grade)"),
+    ] = None,
     category_template: Annotated[str, typer.Option(help="Query text of a category")] = "{}",
     collection: Annotated[str | None, typer.Option()] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Metrics (P@K, R@K, mAP@K, nDCG@K, MRR, R-precision) per weighting; writes nothing."""
+    """Metrics (P@K, R@K, mAP@K, nDCG@K, MRR, R-precision) per weighting; writes no point.
+
+    --run-out and --qrels-out write TREC files that trec_eval -c scores as --definitions trec.
+    """
+    from qdrant_mm.evaluation.metrics import check_definitions, parse_metric
     from qdrant_mm.evaluation.runner import evaluate_weightings
+    from qdrant_mm.evaluation.trec import per_tag_path, qrels_lines, run_lines, write_lines
     from qdrant_mm.evaluation.tuning import simplex_grid
     from qdrant_mm.weights import Weights
 
     ks = _ks(k)
+    defs = check_definitions(definitions)
+    _out_folder("--run-out", run_out)
+    _out_folder("--qrels-out", qrels_out)
     mm, name = _open(collection)
     with mm:
         searcher, judged, vectors = _load_qrels(mm, name, qrels, category_template)
+        judgment_lines: list[str] = []
+        if qrels_out is not None:
+            try:
+                judgment_lines = qrels_lines(judged.relevance())
+            except ValueError as exc:
+                _fail(f"--qrels-out: {exc}")
         rows: list[tuple[str, Weights]] = []
         for text in weights or []:
             rows.append((text, Weights.parse(text)))
@@ -344,26 +385,48 @@ def evaluate(
             rows.append((f"profile:{pname}" if pname else "default", w))
         for ch in ("blip", "clip", "interrogator"):
             rows.append((f"{ch} only", Weights.from_mapping({ch: 1.0})))
-        results = evaluate_weightings(searcher, judged, vectors, rows, ks)
+        results = evaluate_weightings(searcher, judged, vectors, rows, ks, definitions=defs)
+    written: list[str] = []
+    try:
+        if run_out is not None:
+            # the best row; the first when none could be scored
+            best = next((r for r in results if r.best), results[0])
+            for r in results:
+                if "{tag}" in run_out or r is best:
+                    path = per_tag_path(run_out, r.run_tag)
+                    write_lines(path, run_lines(r.run, r.run_tag))
+                    written.append(f"run {r.run_tag} → {path}")
+        if qrels_out is not None:
+            written.append(f"qrels → {write_lines(qrels_out, judgment_lines)}")
+    except ValueError as exc:
+        _fail(f"--run-out: {exc}")
+    except OSError as exc:
+        _fail(f"cannot write {exc.filename}: {exc.strerror}")
     if as_json:
         out.print_json(json.dumps([r.model_dump() for r in results], default=str))
         return
     top = max(ks)
-    metric_names = [f"p@{top}", f"r@{top}", f"map@{top}", f"ndcg@{top}", "mrr", "r-precision"]
+    metrics = [parse_metric(m, defs) for m in (f"p@{top}", f"r@{top}", f"map@{top}")]
+    metrics += [parse_metric(m, defs) for m in (f"ndcg@{top}", "mrr", "r-precision")]
+    # trec definitions are shown under trec_eval's names, so no one mistakes which they are
+    heads = [(m.trec_name if defs == "trec" else None) or str(m) for m in metrics]
     table = Table(
-        title=f"{len(judged)} queries, {results[0].evaluation.n_queries} with relevant products",
-        caption=f"* best by ndcg@{top}; every K ({k}) with --json",
+        title=f"{len(judged)} queries, {results[0].evaluation.n_queries} in the means"
+        f" (definitions: {defs})",
+        caption=f"* best by {heads[3]}; every K ({k}) with --json",
     )
     table.add_column("weighting")
     table.add_column("α,β,γ", no_wrap=True)
-    for m in metric_names:
-        table.add_column(m, justify="right", no_wrap=True)
+    for head in heads:
+        table.add_column(head, justify="right", no_wrap=True)
     for r in results:
         label = f"[bold green]* {r.label}[/]" if r.best else r.label
         table.add_row(
-            label, str(r.weights), *(f"{r.evaluation.metrics[m]:.4f}" for m in metric_names)
+            label, str(r.weights), *(f"{r.evaluation.metrics[str(m)]:.4f}" for m in metrics)
         )
     out.print(table)
+    for line in written:
+        out.print(f"wrote {line}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -1,15 +1,21 @@
 """Offline evaluation: qrels, exact ranking metrics and fusion-weight tuning.
 
-The metrics and the weight tuning are pure and backend-independent (they take rankings and
-candidate sets); :mod:`qdrant_mm.evaluation.runner` fetches those from a collection with a
-:class:`~qdrant_mm.search.Searcher`, for the CLI or any caller.
+The metrics (under the project's definitions or trec_eval's) and the weight tuning are pure
+and backend-independent (they take rankings and candidate sets);
+:mod:`qdrant_mm.evaluation.runner` fetches those from a collection with a
+:class:`~qdrant_mm.search.Searcher`, for the CLI or any caller, and
+:mod:`qdrant_mm.evaluation.trec` writes runs and judgments as TREC files for other tools.
 """
 
 from qdrant_mm.evaluation.metrics import (
+    DEFAULT_DEFINITIONS,
     DEFAULT_KS,
+    DEFINITIONS,
+    Definitions,
     Evaluation,
     Metric,
     average_precision_at_k,
+    check_definitions,
     default_metrics,
     evaluate,
     evaluate_rankings,
@@ -17,6 +23,7 @@ from qdrant_mm.evaluation.metrics import (
     parse_metric,
     precision_at_k,
     r_precision,
+    ranked_ids,
     recall_at_k,
     reciprocal_rank,
 )
@@ -30,6 +37,7 @@ from qdrant_mm.evaluation.qrels import (
     parse_qrels,
     read_qrels,
 )
+from qdrant_mm.evaluation.trec import qrels_lines, run_lines, run_tag, write_lines
 from qdrant_mm.evaluation.tuning import (
     QueryCandidates,
     TuningReport,
@@ -45,7 +53,10 @@ from qdrant_mm.evaluation.tuning import (
 )
 
 __all__ = [
+    "DEFAULT_DEFINITIONS",
     "DEFAULT_KS",
+    "DEFINITIONS",
+    "Definitions",
     "Evaluation",
     "Metric",
     "Qrels",
@@ -56,6 +67,7 @@ __all__ = [
     "WeightsResult",
     "average_precision_at_k",
     "category_qrels",
+    "check_definitions",
     "contrastive_loss",
     "default_metrics",
     "evaluate",
@@ -69,12 +81,17 @@ __all__ = [
     "parse_metric",
     "parse_qrels",
     "precision_at_k",
+    "qrels_lines",
     "r_precision",
+    "ranked_ids",
     "read_qrels",
     "recall_at_k",
     "reciprocal_rank",
+    "run_lines",
+    "run_tag",
     "search_weights",
     "simplex_grid",
     "split_holdout",
     "tune",
+    "write_lines",
 ]

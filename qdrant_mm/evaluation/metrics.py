@@ -1,42 +1,88 @@
 """Exact ranking metrics over a ranked list of product ids and graded relevance judgments.
 
-Conventions (the formulas are in ``docs/evaluation.md``):
+Two sets of definitions (``docs/evaluation.md`` has the formulas side by side):
 
-* A *ranking* is a sequence of product ids, best first. It is taken exactly as given: the
-  search breaks score ties deterministically (by point id), so the list order is the ranking.
-  A repeated id counts only at its first position.
+* ``"qdrant-mm"`` (the default): ``AP@K`` is normalised by ``min(K, R)`` (a perfect ranking
+  scores 1), ``nDCG@K`` uses exponential gains ``2**g - 1``, a ranking is taken exactly as given
+  (the search breaks score ties deterministically, by point id) and :func:`evaluate` leaves
+  queries without a relevant product out of the means (and reports them).
+* ``"trec"``: what trec_eval computes (``map_cut``, ``ndcg_cut``, ...): ``AP@K`` divided by
+  ``R``, linear gains ``g``, queries without a relevant product count as 0 in the means, and
+  scored rankings are ordered as trec_eval orders a run: by score (compared in single
+  precision, as trec_eval stores it) descending, ties by product id descending.
+
+Common to both:
+
+* A *ranking* is a sequence of product ids, best first, or a mapping ``{product_id: score}``
+  (a scored run) that :func:`ranked_ids` orders. A repeated id counts only at its first
+  position.
 * A *relevance* mapping is ``{product_id: grade}``; a product is relevant when its grade is
   ``> 0``. Products absent from the mapping have grade 0. ``R`` = number of relevant products.
 * ``P@K`` divides by ``K`` even when the ranking is shorter than ``K``.
-* ``AP@K`` is normalised by ``min(K, R)`` (so a perfect ranking scores 1); ``mAP@K`` is its
-  mean over queries.
-* ``nDCG@K`` uses exponential gains ``2**g - 1`` and the ideal DCG of the *judgments* (the
-  ``K`` highest grades), not of the retrieved list.
+* ``nDCG@K`` uses the ideal DCG of the *judgments* (the ``K`` highest grades), not of the
+  retrieved list.
 * ``MRR`` is the reciprocal rank of the first relevant product (0 if none), optionally cut
   at ``K`` (``mrr@10``).
 * ``R-precision`` is the precision at rank ``R``.
-
-Single-query functions return 0.0 when ``R = 0``; :func:`evaluate` skips such queries instead
-(and reports them), so they never pull an average down.
+* Single-query functions return 0.0 when ``R = 0``; a judged query without a ranking is
+  scored as an empty ranking.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
+import numpy as np
 from pydantic import BaseModel
 
 from qdrant_mm.errors import ConfigError
 
 Relevance = Mapping[str, float]
+Ranking = Sequence[str] | Mapping[str, float]
+Definitions = Literal["qdrant-mm", "trec"]
+DEFINITIONS: tuple[str, ...] = get_args(Definitions)
+DEFAULT_DEFINITIONS: Definitions = "qdrant-mm"
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
+
+
+def check_definitions(value: str) -> Definitions:
+    """``value`` if it names a set of definitions, else :class:`ConfigError`."""
+    if value not in DEFINITIONS:
+        raise ConfigError(
+            f"unknown metric definitions {value!r}; choose {' or '.join(DEFINITIONS)}"
+        )
+    return value  # type: ignore[return-value]
 
 
 def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"K must be an integer >= 1, got {k!r}")
+
+
+def trec_score(score: float) -> float:
+    """``score`` as trec_eval compares it: rounded to single precision (it stores a C float)."""
+    return float(np.float32(score))
+
+
+def ranked_ids(ranking: Ranking, definitions: Definitions = DEFAULT_DEFINITIONS) -> list[str]:
+    """Product ids (as strings) best first.
+
+    A sequence is taken as given. A mapping ``{id: score}`` is sorted by score, descending;
+    ties keep the mapping's order with ``"qdrant-mm"`` definitions, and with ``"trec"`` they
+    are ordered as trec_eval orders a run: scores compared in single precision, then product
+    id descending (byte order of the UTF-8 ids, which is code-point order).
+    """
+    if not isinstance(ranking, Mapping):
+        return [str(pid) for pid in ranking]
+    if check_definitions(definitions) == "trec":
+        items = [(trec_score(score), str(pid)) for pid, score in ranking.items()]
+        return [pid for _, pid in sorted(items, reverse=True)]
+    items = [(str(pid), float(score)) for pid, score in ranking.items()]
+    return [pid for pid, _ in sorted(items, key=lambda item: -item[1])]
 
 
 def _grades(ranking: Sequence[str], relevance: Relevance, k: int | None = None) -> list[float]:
@@ -59,13 +105,13 @@ def n_relevant(relevance: Relevance) -> int:
 
 
 def precision_at_k(ranking: Sequence[str], relevance: Relevance, k: int) -> float:
-    """``P@K = |relevant in top K| / K``."""
+    """``P@K = |relevant in top K| / K`` (the same in both definitions)."""
     _check_k(k)
     return sum(1 for g in _grades(ranking, relevance, k) if g > 0) / k
 
 
 def recall_at_k(ranking: Sequence[str], relevance: Relevance, k: int) -> float:
-    """``R@K = |relevant in top K| / R`` (0 when ``R = 0``)."""
+    """``R@K = |relevant in top K| / R`` (0 when ``R = 0``; the same in both definitions)."""
     _check_k(k)
     r = n_relevant(relevance)
     if r == 0:
@@ -73,8 +119,18 @@ def recall_at_k(ranking: Sequence[str], relevance: Relevance, k: int) -> float:
     return sum(1 for g in _grades(ranking, relevance, k) if g > 0) / r
 
 
-def average_precision_at_k(ranking: Sequence[str], relevance: Relevance, k: int) -> float:
-    """``AP@K = sum_{i<=K, rel_i} P@i / min(K, R)`` (0 when ``R = 0``)."""
+def average_precision_at_k(
+    ranking: Sequence[str],
+    relevance: Relevance,
+    k: int,
+    *,
+    definitions: Definitions = DEFAULT_DEFINITIONS,
+) -> float:
+    """``AP@K = sum_{i<=K, rel_i} P@i / N`` (0 when ``R = 0``).
+
+    ``N = min(K, R)`` with ``"qdrant-mm"`` definitions, ``N = R`` with ``"trec"`` (trec_eval's
+    ``map_cut``).
+    """
     _check_k(k)
     r = n_relevant(relevance)
     if r == 0:
@@ -84,25 +140,36 @@ def average_precision_at_k(ranking: Sequence[str], relevance: Relevance, k: int)
         if g > 0:
             hits += 1
             total += hits / i
-    return total / min(k, r)
+    return total / (r if check_definitions(definitions) == "trec" else min(k, r))
 
 
-def _dcg(grades: Iterable[float]) -> float:
+def _dcg(grades: Iterable[float], linear: bool) -> float:
     return math.fsum(
-        (2.0**g - 1.0) / math.log2(i + 1) for i, g in enumerate(grades, start=1) if g > 0
+        (g if linear else 2.0**g - 1.0) / math.log2(i + 1)
+        for i, g in enumerate(grades, start=1)
+        if g > 0
     )
 
 
-def ndcg_at_k(ranking: Sequence[str], relevance: Relevance, k: int) -> float:
-    """``nDCG@K = DCG@K / IDCG@K`` with gains ``2**g - 1`` and discount ``log2(i + 1)``.
+def ndcg_at_k(
+    ranking: Sequence[str],
+    relevance: Relevance,
+    k: int,
+    *,
+    definitions: Definitions = DEFAULT_DEFINITIONS,
+) -> float:
+    """``nDCG@K = DCG@K / IDCG@K`` with discount ``log2(i + 1)``.
 
-    ``IDCG@K`` is the DCG of the ``K`` highest grades in the judgments (0 when ``R = 0``).
+    Gains are ``2**g - 1`` with ``"qdrant-mm"`` definitions and ``g`` with ``"trec"``
+    (trec_eval's ``ndcg_cut``). ``IDCG@K`` is the DCG of the ``K`` highest grades in the
+    judgments (0 when ``R = 0``).
     """
     _check_k(k)
-    ideal = _dcg(sorted((g for g in relevance.values() if g > 0), reverse=True)[:k])
+    linear = check_definitions(definitions) == "trec"
+    ideal = _dcg(sorted((g for g in relevance.values() if g > 0), reverse=True)[:k], linear)
     if ideal <= 0:
         return 0.0
-    return _dcg(_grades(ranking, relevance, k)) / ideal
+    return _dcg(_grades(ranking, relevance, k), linear) / ideal
 
 
 def reciprocal_rank(ranking: Sequence[str], relevance: Relevance, k: int | None = None) -> float:
@@ -123,11 +190,21 @@ def r_precision(ranking: Sequence[str], relevance: Relevance) -> float:
     return sum(1 for g in _grades(ranking, relevance, r) if g > 0) / r
 
 
-_AT_K: dict[str, Callable[[Sequence[str], Relevance, int], float]] = {
+_AT_K: dict[str, Callable[..., float]] = {
     "p": precision_at_k,
     "r": recall_at_k,
     "map": average_precision_at_k,
     "ndcg": ndcg_at_k,
+}
+_BY_DEFINITIONS = ("map", "ndcg")
+#: trec_eval's measure names (``name_K`` for a cut-off K); ``mrr@K`` has none.
+_TREC_NAMES = {
+    "p": "P",
+    "r": "recall",
+    "map": "map_cut",
+    "ndcg": "ndcg_cut",
+    "mrr": "recip_rank",
+    "r-precision": "Rprec",
 }
 _ALIASES = {
     "p": "p",
@@ -147,10 +224,12 @@ _ALIASES = {
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric with its cut-off; ``str(metric)`` is its canonical name (``ndcg@10``)."""
+    """A metric with its cut-off and definitions; ``str(metric)`` is its canonical name
+    (``ndcg@10``), the same under both definitions."""
 
     name: str
     k: int | None = None
+    definitions: Definitions = DEFAULT_DEFINITIONS
 
     def __str__(self) -> str:
         return self.name if self.k is None else f"{self.name}@{self.k}"
@@ -162,26 +241,47 @@ class Metric:
             _check_k(self.k)
         if (self.name in _AT_K and self.k is None) or (self.name == "r-precision" and self.k):
             raise ValueError(f"bad cut-off {self.k!r} for metric {self.name!r}")
+        check_definitions(self.definitions)
+
+    @property
+    def trec_name(self) -> str | None:
+        """trec_eval's name of this measure (``ndcg_cut_10``), None for ``mrr@K``.
+
+        Only ``"trec"`` definitions compute what trec_eval computes under that name.
+        """
+        base = _TREC_NAMES[self.name]
+        if self.name in _AT_K:
+            return f"{base}_{self.k}"
+        return base if self.k is None else None
 
     def depth(self, relevance: Relevance) -> int | None:
         """How many leading ranks the metric reads (None: the whole ranking)."""
         return n_relevant(relevance) if self.name == "r-precision" else self.k
 
     def __call__(self, ranking: Sequence[str], relevance: Relevance) -> float:
-        """The metric of one query."""
+        """The metric of one query (``ranking`` best first, see :func:`ranked_ids`)."""
         if self.name == "mrr":
             return reciprocal_rank(ranking, relevance, self.k)
         if self.name == "r-precision":
             return r_precision(ranking, relevance)
         assert self.k is not None
+        if self.name in _BY_DEFINITIONS:
+            return _AT_K[self.name](ranking, relevance, self.k, definitions=self.definitions)
         return _AT_K[self.name](ranking, relevance, self.k)
 
 
-def parse_metric(text: str | Metric) -> Metric:
+def parse_metric(text: str | Metric, definitions: Definitions | None = None) -> Metric:
     """Parse ``"p@5"``, ``"recall@10"``, ``"map@10"``, ``"ndcg@10"``, ``"mrr"``, ``"mrr@10"``
-    or ``"r-precision"`` (case-insensitive). Raises :class:`ConfigError` on a bad name."""
+    or ``"r-precision"`` (case-insensitive). Raises :class:`ConfigError` on a bad name.
+
+    ``definitions`` (default ``"qdrant-mm"``) is given to the metric; a :class:`Metric` is
+    returned as it is unless ``definitions`` asks for others.
+    """
     if isinstance(text, Metric):
-        return text
+        if definitions is None or text.definitions == definitions:
+            return text
+        return dataclasses.replace(text, definitions=check_definitions(definitions))
+    definitions = check_definitions(definitions or DEFAULT_DEFINITIONS)
     raw = str(text).strip().lower()
     base, sep, kpart = raw.partition("@")
     name = _ALIASES.get(base.strip())
@@ -191,22 +291,25 @@ def parse_metric(text: str | Metric) -> Metric:
     if not sep:
         if name in _AT_K:
             raise ConfigError(f"metric {text!r} needs a cut-off, e.g. {name}@10")
-        return Metric(name)
+        return Metric(name, definitions=definitions)
     if name == "r-precision":
         raise ConfigError(f"metric {text!r}: r-precision takes no cut-off (it cuts at R)")
     kpart = kpart.strip()
     if not (kpart.isascii() and kpart.isdigit()) or int(kpart) < 1:
         raise ConfigError(f"metric {text!r}: the cut-off must be an integer >= 1")
-    return Metric(name, int(kpart))
+    return Metric(name, int(kpart), definitions)
 
 
-def default_metrics(ks: Iterable[int] = DEFAULT_KS) -> list[Metric]:
+def default_metrics(
+    ks: Iterable[int] = DEFAULT_KS, definitions: Definitions = DEFAULT_DEFINITIONS
+) -> list[Metric]:
     """``p@K, r@K, map@K, ndcg@K`` for each K, then ``mrr`` and ``r-precision``."""
+    definitions = check_definitions(definitions)
     ks = list(dict.fromkeys(ks))
     for k in ks:
         _check_k(k)
-    out = [Metric(name, k) for name in ("p", "r", "map", "ndcg") for k in ks]
-    return [*out, Metric("mrr"), Metric("r-precision")]
+    out = [Metric(name, k, definitions) for name in ("p", "r", "map", "ndcg") for k in ks]
+    return [*out, Metric("mrr", definitions=definitions), Metric("r-precision", None, definitions)]
 
 
 class Evaluation(BaseModel):
@@ -215,61 +318,93 @@ class Evaluation(BaseModel):
     ``metrics`` values are NaN when no query could be evaluated.
     """
 
+    definitions: Definitions = DEFAULT_DEFINITIONS
+    """Which definitions the metrics follow: ``"qdrant-mm"`` or ``"trec"`` (trec_eval's)."""
     metrics: dict[str, float]
     per_query: dict[str, dict[str, float]]
     n_queries: int
+    """Queries in the means."""
     skipped: list[str]
-    """Queries whose judgments have no relevant product (not averaged)."""
+    """Queries left out of the means: those without a relevant product, with ``"qdrant-mm"``
+    definitions only (``"trec"`` counts them as 0)."""
+    no_relevant: list[str] = []
+    """Judged queries whose judgments have no relevant product (either definitions)."""
     missing: list[str]
     """Judged queries with no ranking given (evaluated as an empty ranking)."""
+    trec_names: dict[str, str] = {}
+    """With ``"trec"`` definitions: metric name -> trec_eval's measure name (``map@10`` ->
+    ``map_cut_10``) for each metric that trec_eval has (all but ``mrr@K``)."""
 
 
 def evaluate(
-    rankings: Mapping[str, Sequence[str]],
+    rankings: Mapping[str, Ranking],
     qrels: Mapping[str, Relevance],
     ks: Iterable[int] = DEFAULT_KS,
     metrics: Iterable[str | Metric] | None = None,
+    *,
+    definitions: Definitions = DEFAULT_DEFINITIONS,
 ) -> Evaluation:
     """Evaluate the rankings of every query in ``qrels``.
 
-    ``metrics`` defaults to :func:`default_metrics` of ``ks``. Queries without a relevant
-    product are skipped and listed in ``skipped``; a judged query missing from ``rankings``
-    counts as an empty ranking. Rankings of unjudged queries are ignored. Ids are compared as
-    strings.
+    ``rankings`` maps query ids to ranked product ids or to ``{product_id: score}`` (ordered by
+    :func:`ranked_ids`). ``metrics`` defaults to :func:`default_metrics` of ``ks``; every
+    metric follows ``definitions``. A judged query missing from ``rankings`` counts as an
+    empty ranking (as ``trec_eval -c`` does). Queries without a relevant product are left out
+    of the means and listed in ``skipped`` with ``"qdrant-mm"`` definitions, and count as 0
+    with ``"trec"``. Rankings of unjudged queries are ignored. Ids are compared as strings.
     """
-    chosen = default_metrics(ks) if metrics is None else [parse_metric(m) for m in metrics]
+    definitions = check_definitions(definitions)
+    if metrics is None:
+        chosen = default_metrics(ks, definitions)
+    else:
+        chosen = [parse_metric(m, definitions) for m in metrics]
     chosen = list({str(m): m for m in chosen}.values())
     per_query: dict[str, dict[str, float]] = {}
     skipped: list[str] = []
+    no_relevant: list[str] = []
     missing: list[str] = []
     str_rankings = {str(q): r for q, r in rankings.items()}
     for qid, rel in qrels.items():
         qid = str(qid)
         relevance = {str(pid): g for pid, g in rel.items()}
         if n_relevant(relevance) == 0:
-            skipped.append(qid)
-            continue
+            no_relevant.append(qid)
+            if definitions == "qdrant-mm":
+                skipped.append(qid)
+                continue
         if qid not in str_rankings:
             missing.append(qid)
-        ranking = [str(pid) for pid in str_rankings.get(qid, ())]
+        ranking = ranked_ids(str_rankings.get(qid, ()), definitions)
         per_query[qid] = {str(m): m(ranking, relevance) for m in chosen}
     n = len(per_query)
     averages = {
         str(m): (math.fsum(v[str(m)] for v in per_query.values()) / n if n else math.nan)
         for m in chosen
     }
+    trec_names = {}
+    if definitions == "trec":
+        trec_names = {str(m): m.trec_name for m in chosen if m.trec_name is not None}
     return Evaluation(
-        metrics=averages, per_query=per_query, n_queries=n, skipped=skipped, missing=missing
+        definitions=definitions,
+        metrics=averages,
+        per_query=per_query,
+        n_queries=n,
+        skipped=skipped,
+        no_relevant=no_relevant,
+        missing=missing,
+        trec_names=trec_names,
     )
 
 
 def evaluate_rankings(
-    rankings: Mapping[str, Sequence[str]],
+    rankings: Mapping[str, Ranking],
     qrels: Mapping[str, Relevance],
     ks: Iterable[int] = DEFAULT_KS,
+    *,
+    definitions: Definitions = DEFAULT_DEFINITIONS,
 ) -> dict[str, float]:
     """Mean metrics over queries, keyed ``p@K, r@K, map@K, ndcg@K, mrr, r-precision``.
 
     Same rules as :func:`evaluate`, which also returns the counts and per-query values.
     """
-    return evaluate(rankings, qrels, ks).metrics
+    return evaluate(rankings, qrels, ks, definitions=definitions).metrics

@@ -9,10 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from qdrant_mm.evaluation.metrics import DEFAULT_KS, Evaluation, evaluate
+from qdrant_mm.evaluation.metrics import (
+    DEFAULT_DEFINITIONS,
+    DEFAULT_KS,
+    Definitions,
+    Evaluation,
+    evaluate,
+    ranked_ids,
+)
 from qdrant_mm.evaluation.qrels import Qrels, expand_category_qrels, group_by_category
+from qdrant_mm.evaluation.trec import run_tag
 from qdrant_mm.evaluation.tuning import QueryCandidates
 from qdrant_mm.search import MAX_LIMIT, Searcher
 from qdrant_mm.weights import CHANNELS, Weights
@@ -20,11 +28,18 @@ from qdrant_mm.weights import CHANNELS, Weights
 QueryVectors = dict[str, dict[str, np.ndarray]]
 
 
+ScoredRun = dict[str, list[tuple[str, float]]]
+
+
 class WeightingRow(BaseModel):
     label: str
     weights: Weights
     evaluation: Evaluation
     best: bool = False
+    run_tag: str = ""
+    """This weighting's tag in a TREC run file (unique among the rows)."""
+    run: ScoredRun = Field(default_factory=dict, exclude=True)
+    """Per query, the ``(product id, fused score)`` pairs the metrics read, best first."""
 
 
 def resolve_qrels(searcher: Searcher, qrels: Qrels) -> Qrels:
@@ -52,10 +67,31 @@ def embed_queries(searcher: Searcher, qrels: Qrels, template: str = "{}") -> Que
 def rankings(
     searcher: Searcher, vectors: QueryVectors, weights: Weights, depth: int
 ) -> dict[str, list[str]]:
+    """Per query, the ids of the top ``depth`` products, in search order."""
     return {
-        qid: [h.id for h in searcher.search_vectors(qv, weights, limit=depth)]
+        q: [pid for pid, _ in hits]
+        for q, hits in scored_rankings(searcher, vectors, weights, depth).items()
+    }
+
+
+def scored_rankings(
+    searcher: Searcher, vectors: QueryVectors, weights: Weights, depth: int
+) -> ScoredRun:
+    """Per query, ``(product id, fused score)`` of the top ``depth`` products, in search order
+    (score descending, ties by point id)."""
+    return {
+        qid: [(h.id, h.score) for h in searcher.search_vectors(qv, weights, limit=depth)]
         for qid, qv in vectors.items()
     }
+
+
+def _ordered(hits: list[tuple[str, float]], definitions: Definitions) -> list[tuple[str, float]]:
+    """``hits`` in the order the metrics of ``definitions`` read them: search order for
+    ``"qdrant-mm"``, trec_eval's order (score, then id descending) for ``"trec"``."""
+    if definitions != "trec":
+        return hits
+    scores = dict(reversed(hits))  # the first hit of a repeated id wins
+    return [(pid, scores[pid]) for pid in ranked_ids(scores, "trec")]
 
 
 def evaluate_weightings(
@@ -65,21 +101,32 @@ def evaluate_weightings(
     weightings: Sequence[tuple[str, Weights]],
     ks: Sequence[int] = DEFAULT_KS,
     best_metric: str | None = None,
+    *,
+    definitions: Definitions = DEFAULT_DEFINITIONS,
 ) -> list[WeightingRow]:
-    """One row per weighting, searched in Qdrant with the same query embeddings; the row with
-    the highest ``best_metric`` (default: nDCG at the largest K) is marked best."""
+    """One row per weighting, searched in Qdrant with the same query embeddings, its metrics
+    following ``definitions``; the row with the highest ``best_metric`` (default: nDCG at the
+    largest K) is marked best. Each row keeps what it ranked (``run``) for a TREC run file."""
     most_relevant = max((len(q.relevant_ids) for q in qrels.queries), default=1)
     # R-precision needs R results; a search returns at most MAX_LIMIT.
     depth = min(max(max(ks), most_relevant), MAX_LIMIT)
     judged = qrels.relevance()
-    rows = [
-        WeightingRow(
-            label=label,
-            weights=w,
-            evaluation=evaluate(rankings(searcher, vectors, w, depth), judged, ks),
+    rows: list[WeightingRow] = []
+    for label, w in weightings:
+        run = {
+            q: _ordered(hits, definitions)
+            for q, hits in scored_rankings(searcher, vectors, w, depth).items()
+        }
+        ranked = {q: [pid for pid, _ in hits] for q, hits in run.items()}
+        rows.append(
+            WeightingRow(
+                label=label,
+                weights=w,
+                evaluation=evaluate(ranked, judged, ks, definitions=definitions),
+                run_tag=run_tag(label, (r.run_tag for r in rows)),
+                run=run,
+            )
         )
-        for label, w in weightings
-    ]
     key = best_metric or f"ndcg@{max(ks)}"
     scored = [r for r in rows if r.evaluation.metrics.get(key) == r.evaluation.metrics.get(key)]
     if scored:
