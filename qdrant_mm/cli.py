@@ -447,6 +447,13 @@ def tune(
     save: Annotated[
         str | None, typer.Option(help="Store the tuned weights as this profile")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Save even when the start point or one model alone scores better (held out)",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option()] = 0,
     category_template: Annotated[str, typer.Option(help="Query text of a category")] = "{}",
     collection: Annotated[str | None, typer.Option()] = None,
@@ -477,11 +484,41 @@ def tune(
             )
         except ValueError as exc:
             _fail(f"tuning failed: {exc}")
-        if save:
+        better = report.better_than_tuned()
+        saved = bool(save) and (force or not better)
+        if saved:
             mm.profiles(name).set(save, report.weights)
     if as_json:
-        out.print_json(report.model_dump_json())
-        return
+        data = report.model_dump(mode="json")
+        data["better_than_tuned"] = [r.label for r in better]
+        data["saved_as"] = save if saved else None
+        out.print_json(json.dumps(data))
+    else:
+        _tuning_table(report)
+    if better:
+        split = report.judged_on.replace("_", "-")
+        tuned_value = getattr(report.result("tuned"), report.judged_on)[report.metric]
+        beaten = ", ".join(
+            f"{r.label} {getattr(r, report.judged_on)[report.metric]:.4f}" for r in better
+        )
+        err.print(
+            f"[yellow]warning:[/] the tuned weights score {report.metric} {tuned_value:.4f}"
+            f" on the {split} queries, below {beaten}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if save and not saved:
+        _fail(
+            f"not saved as profile {save!r}: the tuned weights are worse on the"
+            f" {report.judged_on.replace('_', '-')} queries than the weights named above"
+            " (--force saves them anyway)",
+            code=1,
+        )
+    if saved and not as_json:
+        out.print(f"saved as profile [bold]{save}[/]")
+
+
+def _tuning_table(report) -> None:
     table = Table(
         title=f"tuning ({report.method}): {len(report.train_queries)} train,"
         f" {len(report.held_out_queries)} held-out queries"
@@ -497,8 +534,6 @@ def tune(
             "-" if held is None else f"{held:.4f}",
         )
     out.print(table)
-    if save:
-        out.print(f"saved as profile [bold]{save}[/]")
 
 
 # --- info ------------------------------------------------------------------------------------

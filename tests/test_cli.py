@@ -115,9 +115,18 @@ def test_evaluate_and_tune_via_cli(cli, shop):
     assert {"p@1", "p@5", "map@5", "ndcg@5", "mrr", "r-precision"} <= set(
         rows[0]["evaluation"]["metrics"]
     )
-    res = cli("tune", str(shop / "qrels.jsonl"), "--holdout", "0.3", "--save", "tuned", "--json")
+    res = cli(
+        "tune",
+        str(shop / "qrels.jsonl"),
+        "--holdout",
+        "0.3",
+        "--save",
+        "tuned",
+        "--force",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
-    report = json.loads(res.output)
+    report = json.loads(res.stdout)  # a warning about worse weights goes to stderr
     assert [r["label"] for r in report["results"]] == [
         "start",
         "blip",
@@ -127,3 +136,31 @@ def test_evaluate_and_tune_via_cli(cli, shop):
     ]
     saved = json.loads(cli("weights", "show", "tuned").output)
     assert saved["blip"] == pytest.approx(report["weights"]["blip"])
+    assert report["saved_as"] == "tuned"
+
+
+def test_tune_refuses_to_save_weights_worse_than_its_start_point(cli, shop, monkeypatch):
+    """Learned weights that score below the start point or one model alone on the held-out
+    queries are not saved without --force, and the numbers are said."""
+    from qdrant_mm.evaluation import tuning
+
+    real_tune = tuning.tune
+
+    def tune_to_the_worst_single_model(candidates, **kwargs):
+        first = real_tune(candidates, **kwargs)
+        singles = [r for r in first.results if r.label in ("blip", "clip", "interrogator")]
+        worst = min(singles, key=lambda r: r.held_out[first.metric])
+        kwargs["method"] = lambda train: worst.weights
+        return real_tune(candidates, **kwargs)
+
+    monkeypatch.setattr(tuning, "tune", tune_to_the_worst_single_model)
+    cli("sync", str(shop / "catalog.jsonl"), "--json")
+    qrels = str(shop / "qrels.jsonl")
+    res = cli("tune", qrels, "--holdout", "0.5", "--metric", "mrr", "--save", "worse")
+    assert res.exit_code == 1, res.output
+    assert "not saved as profile 'worse'" in res.output and "--force" in res.output
+    assert "warning: the tuned weights score mrr" in res.output
+    assert cli("weights", "show", "worse").exit_code == 2  # nothing stored
+    forced = cli("tune", qrels, "--holdout", "0.5", "--metric", "mrr", "--save", "worse", "--force")
+    assert forced.exit_code == 0 and "saved as profile" in forced.output
+    assert cli("weights", "show", "worse").exit_code == 0

@@ -23,7 +23,7 @@ from qdrant_mm.evaluation.tuning import (
     split_holdout,
     tune,
 )
-from qdrant_mm.weights import Weights
+from qdrant_mm.weights import CHANNELS, Weights
 
 PLANTED = (0.7, 0.2, 0.1)
 CORNERS = [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)]
@@ -341,3 +341,32 @@ def test_tune_rejects_bad_input(data: list[QueryCandidates]) -> None:
         tune(data[:10], method="adam")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="duplicate query ids"):
         tune([data[0], data[0]])
+
+
+def _blip_knows_clip_misleads(n_queries: int = 10) -> list[QueryCandidates]:
+    """Candidates where blip ranks the relevant product first and clip ranks it last."""
+    out = []
+    for q in range(n_queries):
+        ids = [f"q{q}-p{i}" for i in range(5)]
+        scores = np.zeros((5, len(CHANNELS)))
+        scores[:, 0] = [1.0, 0.5, 0.4, 0.3, 0.2]  # blip: the relevant p0 first
+        scores[:, 1] = [0.0, 0.9, 0.8, 0.7, 0.6]  # clip: p0 last
+        scores[:, 2] = [0.5, 0.5, 0.5, 0.5, 0.5]  # interrogator: no opinion (ties by id)
+        out.append(QueryCandidates(f"q{q}", ids, scores, {ids[0]: 1}))
+    return out
+
+
+def test_worse_tuned_weights_are_named_with_what_beats_them():
+    candidates = _blip_knows_clip_misleads()
+    clip_only = tune(candidates, method=lambda train: Weights(blip=0, clip=1, interrogator=0))
+    better = {r.label for r in clip_only.better_than_tuned()}
+    assert clip_only.judged_on == "held_out"
+    assert {"start", "blip"} <= better and "tuned" not in better and "clip" not in better
+    blip_only = tune(candidates, method=lambda train: Weights(blip=1, clip=0, interrogator=0))
+    assert blip_only.better_than_tuned() == []
+    # nothing held out: judged on the train queries
+    clip_weights = Weights(blip=0, clip=1, interrogator=0)
+    no_holdout = tune(candidates, holdout=0.0, method=lambda train: clip_weights)
+    assert no_holdout.judged_on == "train" and "blip" in {
+        r.label for r in no_holdout.better_than_tuned()
+    }

@@ -446,6 +446,28 @@ class TuningReport(BaseModel):
     options: dict[str, float | int | str | None]
     results: list[WeightsResult]
 
+    @property
+    def judged_on(self) -> str:
+        """``"held_out"`` when queries were held out, else ``"train"`` (the only split)."""
+        return "held_out" if self.held_out_queries else "train"
+
+    def result(self, label: str) -> WeightsResult:
+        return next(r for r in self.results if r.label == label)
+
+    def better_than_tuned(self) -> list[WeightsResult]:
+        """The other rows (the start point, each model alone) whose :attr:`metric` beats the
+        tuned weights' on the held-out split (on the train split when nothing was held out):
+        learned weights worse than one of these should not replace them."""
+        split = self.judged_on
+        tuned = getattr(self.result("tuned"), split).get(self.metric)
+        if tuned is None:
+            return []
+        return [
+            r
+            for r in self.results
+            if r.label != "tuned" and getattr(r, split).get(self.metric, float("-inf")) > tuned
+        ]
+
 
 def tune(
     candidates: Sequence[QueryCandidates],
