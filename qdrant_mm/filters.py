@@ -50,6 +50,19 @@ def check_filter(flt: models.Filter | None) -> models.Filter | None:
     return flt
 
 
+def _check_dict_depth(value: Mapping[str, Any]) -> None:
+    """A filter given as JSON: refuse too deep nesting before pydantic recurses into it."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            if depth > MAX_FILTER_DEPTH:
+                raise QueryError(f"filter is nested more than {MAX_FILTER_DEPTH} levels deep")
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth) for v in node)
+
+
 def _check_node(node: Any, where: str, depth: int) -> None:
     if depth > MAX_FILTER_DEPTH:
         raise QueryError(f"filter is nested more than {MAX_FILTER_DEPTH} levels deep")
@@ -119,10 +132,9 @@ def to_filter(value: models.Filter | Mapping[str, Any] | str | Iterable[str] | N
     if isinstance(value, str):
         return parse_conditions([c for c in re.split(r"[,;]", value) if c.strip()])
     if isinstance(value, Mapping):
+        _check_dict_depth(value)
         try:
             flt = models.Filter.model_validate(value)
-        except RecursionError:
-            raise QueryError(f"filter is nested more than {MAX_FILTER_DEPTH} levels deep") from None
         except Exception as exc:  # pydantic error: say what was wrong
             raise QueryError(f"invalid Qdrant filter: {exc}") from None
         return check_filter(flt)
