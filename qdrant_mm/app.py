@@ -47,7 +47,12 @@ class QdrantMM:
     def image_limits(self) -> ImageLimits:
         return ImageLimits.from_settings(self.settings)
 
-    def syncer(self, collection: str | None = None, batch_size: int | None = None) -> Syncer:
+    def syncer(
+        self,
+        collection: str | None = None,
+        batch_size: int | None = None,
+        max_delete_fraction: float | None = None,
+    ) -> Syncer:
         return Syncer(
             self.backend,
             self.models,
@@ -55,6 +60,11 @@ class QdrantMM:
             batch_size=batch_size or self.settings.batch_size,
             image_limits=self.image_limits,
             quantization=self.settings.quantization,
+            max_delete_fraction=(
+                self.settings.max_delete_fraction
+                if max_delete_fraction is None
+                else max_delete_fraction
+            ),
         )
 
     def searcher(self, collection: str | None = None) -> Searcher:

@@ -1,7 +1,9 @@
 """The ``qdrant-mm`` command line (Typer for parsing and help, Rich for tables and progress).
 
-Exit codes: 0 success; 1 some products failed (the rest were stored); 2 usage, configuration,
-model-loading or connection errors.
+Exit codes: 0 success; 1 ``sync`` did not do all it was asked (some products failed while the
+rest were stored, deletes were held back, or a rebuild was not switched to); 2 usage,
+configuration, model-loading or connection errors, an empty catalog, and stored state that
+cannot be trusted.
 """
 
 from __future__ import annotations
@@ -110,16 +112,28 @@ def sync(
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Products embedded per batch")
     ] = None,
+    max_delete_fraction: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Largest share of the stored products this sync may delete (0..1; 1 allows"
+            " any); more deletes nothing. Default: QDRANT_MM_MAX_DELETE_FRACTION (0.5)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
-    """Embed new and changed products, delete removed ones; print a report."""
+    """Embed new and changed products, delete removed ones; print a report.
+
+    Exit 1 when products failed, deletes were held back or a rebuild was refused; exit 2 when
+    the catalog holds no products (nothing is synced or deleted)."""
     from qdrant_mm.catalog import read_catalog
 
     cat = read_catalog(catalog)
     mm, name = _open(collection)
     with mm:
         progress = None if as_json or not sys.stderr.isatty() else _RichProgress("embedding")
-        report = mm.syncer(name, batch_size).sync(
+        report = mm.syncer(name, batch_size, max_delete_fraction).sync(
             cat, delete=not no_delete, rebuild=rebuild, progress=progress
         )
     if as_json:
@@ -131,8 +145,12 @@ def sync(
         summary.add_row("failed", str(len(report.failed)))
         summary.add_row("seconds", f"{report.seconds:.2f} (index build {report.index_seconds:.2f})")
         out.print(summary)
+        for note in report.notes:
+            out.print(f"[yellow]repaired:[/] {note}", highlight=False)
         if report.deletes_skipped:
-            out.print(f"[yellow]deletes skipped:[/] {report.deletes_skipped}")
+            out.print(f"[yellow]deletes skipped:[/] {report.deletes_skipped}", highlight=False)
+        if report.rebuild_refused:
+            out.print(f"[red]rebuild not switched:[/] {report.rebuild_refused}", highlight=False)
         if report.quantization_note:
             out.print(f"[yellow]quantization:[/] {report.quantization_note}")
         for f in report.failed:
@@ -541,7 +559,7 @@ def _tuning_table(report) -> None:
 @handles_errors
 def info(collection: Annotated[str | None, typer.Option()] = None) -> None:
     """Show the backend, the collection and what built it (no models are loaded)."""
-    from qdrant_mm.collection import read_collection_meta
+    from qdrant_mm.collection import physical_collections, read_collection_meta
 
     mm, name = _open(collection)
     with mm:
@@ -551,6 +569,11 @@ def info(collection: Annotated[str | None, typer.Option()] = None) -> None:
             "collection": name,
             "physical": physical,
         }
+        # Collections built for this name that the alias does not point at (a lost alias, a
+        # killed first sync): the next sync adopts one, or says how to repair.
+        unlinked = [p for p in physical_collections(mm.backend, name) if p != physical]
+        if unlinked:
+            data["without_alias"] = unlinked
         if physical:
             meta = read_collection_meta(mm.backend, physical)
             data["points"] = mm.backend.count(name)

@@ -1,13 +1,21 @@
 """Payload filters: any ``qdrant_client.models.Filter``, or a short form built from
 ``field=value`` conditions (``category=shoes``, ``brand=acme|zen``, ``price>=10``, ``price<50``).
+
+Every filter is checked before it reaches the engine (:func:`check_filter`): a number that is
+NaN or infinite (``price>=nan``, ``Range(lt=inf)``, a NaN geo radius) and filters nested deeper
+than :data:`MAX_FILTER_DEPTH` are refused with a :class:`~qdrant_mm.errors.QueryError`. Qdrant
+Edge panics on a NaN range bound instead of answering, and an infinite bound is never what a
+shopper meant.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import BaseModel
 from qdrant_client import models
 
 from qdrant_mm.errors import QueryError
@@ -15,15 +23,65 @@ from qdrant_mm.errors import QueryError
 _COND = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|=|:|>|<)\s*(.*?)\s*$")
 _RANGE_OPS = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
 _NUMERIC_FIELDS = frozenset({"price"})
+#: Filters nest at most this deep (a deeper one is refused, not recursed into).
+MAX_FILTER_DEPTH = 32
 
 
-def _value(field: str, raw: str) -> Any:
-    if field in _NUMERIC_FIELDS:
-        try:
-            return float(raw)
-        except ValueError:
-            raise QueryError(f"filter on {field}: {raw!r} is not a number") from None
-    return raw
+def _number(text: str, raw: str) -> float:
+    try:
+        number = float(raw)
+    except ValueError:
+        raise QueryError(f"filter {text!r}: {raw!r} is not a number") from None
+    if not math.isfinite(number):
+        raise QueryError(f"filter {text!r}: {raw!r} is not a finite number")
+    return number
+
+
+def _value(field: str, raw: str, text: str) -> Any:
+    return _number(text, raw) if field in _NUMERIC_FIELDS else raw
+
+
+def check_filter(flt: models.Filter | None) -> models.Filter | None:
+    """Refuse a filter the engine must not see: a non-finite number anywhere in it (a range
+    bound, a geo coordinate or radius...), or nesting deeper than :data:`MAX_FILTER_DEPTH`.
+    Returns the filter unchanged."""
+    if flt is not None:
+        _check_node(flt, "filter", 0)
+    return flt
+
+
+def _check_dict_depth(value: Mapping[str, Any]) -> None:
+    """A filter given as JSON: refuse too deep nesting before pydantic recurses into it."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            if depth > MAX_FILTER_DEPTH:
+                raise QueryError(f"filter is nested more than {MAX_FILTER_DEPTH} levels deep")
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth) for v in node)
+
+
+def _check_node(node: Any, where: str, depth: int) -> None:
+    if depth > MAX_FILTER_DEPTH:
+        raise QueryError(f"filter is nested more than {MAX_FILTER_DEPTH} levels deep")
+    if isinstance(node, float):
+        if not math.isfinite(node):
+            raise QueryError(f"{where} must be a finite number, got {node}")
+    elif isinstance(node, BaseModel):
+        if isinstance(node, models.FieldCondition):
+            where = f"filter on {node.key}"
+        for name in type(node).model_fields:
+            value = getattr(node, name)
+            if value is not None:
+                _check_node(value, f"{where}: {name}", depth + 1)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            _check_node(item, where, depth)
+    elif isinstance(node, Mapping):
+        for item in node.values():
+            _check_node(item, where, depth)
 
 
 def parse_conditions(conditions: Iterable[str]) -> models.Filter | None:
@@ -39,15 +97,12 @@ def parse_conditions(conditions: Iterable[str]) -> models.Filter | None:
             )
         field, op, raw = m.groups()
         if op in _RANGE_OPS:
-            try:
-                number = float(raw)
-            except ValueError:
-                raise QueryError(f"filter {text!r}: {raw!r} is not a number") from None
+            number = _number(text, raw)
             must.append(
                 models.FieldCondition(key=field, range=models.Range(**{_RANGE_OPS[op]: number}))
             )
             continue
-        values = [_value(field, v.strip()) for v in raw.split("|") if v.strip()]
+        values = [_value(field, v.strip(), text) for v in raw.split("|") if v.strip()]
         target = must_not if op == "!=" else must
         if field in _NUMERIC_FIELDS:
             target.append(
@@ -70,14 +125,17 @@ def parse_conditions(conditions: Iterable[str]) -> models.Filter | None:
 
 
 def to_filter(value: models.Filter | Mapping[str, Any] | str | Iterable[str] | None):
-    """Accept a Filter, a Qdrant filter as a dict (JSON), a condition string or a list of them."""
+    """Accept a Filter, a Qdrant filter as a dict (JSON), a condition string or a list of them;
+    the result is checked with :func:`check_filter`."""
     if value is None or isinstance(value, models.Filter):
-        return value
+        return check_filter(value)
     if isinstance(value, str):
         return parse_conditions([c for c in re.split(r"[,;]", value) if c.strip()])
     if isinstance(value, Mapping):
+        _check_dict_depth(value)
         try:
-            return models.Filter.model_validate(value)
+            flt = models.Filter.model_validate(value)
         except Exception as exc:  # pydantic error: say what was wrong
             raise QueryError(f"invalid Qdrant filter: {exc}") from None
+        return check_filter(flt)
     return parse_conditions(list(value))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from qdrant_mm.backends.base import Backend
-from qdrant_mm.errors import ConfigError
+from qdrant_mm.errors import ConfigError, StoredStateError, WeightsError
 from qdrant_mm.weights import Weights
 
 DEFAULT_PROFILE = "default"
@@ -44,7 +45,7 @@ class ProfileStore:
 
     def get(self, name: str) -> Profile | None:
         raw = self.backend.read_meta(self._key(name))
-        return Profile.model_validate(raw) if raw is not None else None
+        return self._load(name, raw) if raw is not None else None
 
     def set(self, name: str, weights: Weights, calibrate: bool = False) -> Profile:
         profile = Profile(name=check_name(name), weights=weights, calibrate=calibrate)
@@ -57,6 +58,37 @@ class ProfileStore:
     def list(self) -> list[Profile]:
         prefix = f"profile:{self.collection}:"
         return sorted(
-            (Profile.model_validate(v) for v in self.backend.list_meta(prefix).values()),
+            (
+                self._load(key.removeprefix(prefix), raw)
+                for key, raw in self.backend.list_meta(prefix).items()
+            ),
             key=lambda p: p.name,
         )
+
+    def _load(self, name: str, raw: dict[str, Any]) -> Profile:
+        """A stored profile, checked as strictly as one being set: a document with missing or
+        wrong fields (or weights a user could not set) is named, never used."""
+        try:
+            profile = Profile.model_validate(raw)
+            weights = Weights.from_mapping(profile.weights.as_dict())
+        except (ValidationError, WeightsError) as exc:
+            if isinstance(exc, ValidationError):
+                problem = "; ".join(
+                    f"{'.'.join(str(x) for x in e['loc']) or 'document'}: {e['msg']}"
+                    for e in exc.errors()[:5]
+                )
+            else:
+                problem = str(exc)
+            raise StoredStateError(
+                f"weight profile {name!r} of collection {self.collection!r} cannot be trusted"
+                f" ({problem}); set it again with `qdrant-mm weights set {name} A,B,C"
+                f" --collection {self.collection}` or remove it with `qdrant-mm weights delete"
+                f" {name} --collection {self.collection}`"
+            ) from None
+        if profile.name != name:
+            raise StoredStateError(
+                f"weight profile {name!r} of collection {self.collection!r} cannot be trusted"
+                f" (it is stored under that name but says it is {profile.name!r}); set it again"
+                f" with `qdrant-mm weights set {name} A,B,C --collection {self.collection}`"
+            )
+        return profile.model_copy(update={"weights": weights})

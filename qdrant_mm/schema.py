@@ -73,6 +73,11 @@ class CollectionMeta(BaseModel):
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     calibration: dict[str, ChannelStats] | None = None
     points: int | None = Field(None, description="Points after the last sync (plan choice)")
+    calibration_stale: bool = Field(
+        False,
+        description="Set before a sync first changes vectors, cleared when the calibration is"
+        " computed again: a sync killed in between leaves it set, so the next one recomputes",
+    )
     quantization: Literal["int8"] | None = Field(
         None,
         description="Quantization of the fused vector, chosen when the collection was created"

@@ -33,7 +33,7 @@ from qdrant_mm.backends.base import Backend, Hit, Prefetch, QuantizationSearch, 
 from qdrant_mm.collection import open_collection
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import QueryError
-from qdrant_mm.filters import to_filter
+from qdrant_mm.filters import check_filter, to_filter
 from qdrant_mm.fusion import query_vector
 from qdrant_mm.image_modes import to_model_rgb
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes
@@ -200,6 +200,7 @@ class Searcher:
     ) -> list[SearchHit]:
         """Search with query embeddings already computed (one unit vector per active channel)."""
         _check_page(limit, offset)
+        filter = check_filter(filter)  # a Filter given from Python: refused before the engine
         meta = self.meta
         calibration = None
         if calibrate:

@@ -78,6 +78,16 @@ class Settings(BaseSettings):
         description="Products per model batch (8 measured best on CPU)",
     )
 
+    # --- sync ------------------------------------------------------------------------------
+    max_delete_fraction: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of the stored products one sync may delete (0..1; 1 allows"
+        " any): a sync that would delete more deletes nothing, and `sync --rebuild` does not"
+        " switch to a collection holding that much less than the one it replaces",
+    )
+
     # --- search ------------------------------------------------------------------------------
     weights: str = Field(defaults.WEIGHTS, description="Default α,β,γ for blip,clip,interrogator")
     search_plan: Literal["fused", "union"] = Field(
@@ -131,7 +141,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("image_timeout", "qdrant_timeout", "oversampling")
+    @field_validator("image_timeout", "qdrant_timeout", "oversampling", "max_delete_fraction")
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):

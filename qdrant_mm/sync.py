@@ -6,13 +6,22 @@ ids: when it changes the product is re-embedded) and ``payload_hash`` (the catal
 only it changes the payload is rewritten with the stored vectors, no model runs).
 
 Resumable by construction: every batch is written with its hashes, so a re-run after a crash
-finds the finished products unchanged and does the rest. Deletions happen only after every
-product was processed and only when the whole catalog was read.
+finds the finished products unchanged and does the rest. The calibration statistics are marked
+stale before the first vector changes and computed again at the end, so a re-run after a crash
+also leaves the statistics of the catalog that is stored.
+
+Deletions are guarded: they happen only after every product was processed, only when the whole
+catalog was read and every row's id could be read, only when at least one product of the
+catalog could be stored, and only when they remove at most ``max_delete_fraction`` of the
+stored products (else none is deleted and the report says why). ``rebuild=True`` switches the
+alias only under the same rule: it never replaces a collection by one that lacks more than that
+share of its products.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,13 +37,16 @@ from qdrant_mm.backends.base import Backend, PointRecord
 from qdrant_mm.calibration import compute_calibration
 from qdrant_mm.catalog import Catalog, Product, content_hash, payload_hash, point_id, read_catalog
 from qdrant_mm.collection import (
+    Opened,
     create_physical,
+    drop_physical,
     new_physical_name,
     open_or_create,
+    physical_collections,
     read_collection_meta,
 )
 from qdrant_mm.encoders.bundle import ModelBundle
-from qdrant_mm.errors import ImageLoadError
+from qdrant_mm.errors import CatalogError, ConfigError, ImageLoadError, StoredStateError
 from qdrant_mm.fusion import fuse_document
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes, resolve_image_ref
 from qdrant_mm.retry import retrying
@@ -61,14 +73,23 @@ class SyncReport(BaseModel):
     index_seconds: float = 0.0
     seconds: float = 0.0
     deletes_skipped: str | None = None
+    #: Products not in the catalog that were kept because deleting them all would have removed
+    #: more than ``max_delete_fraction`` of the stored products (reason in deletes_skipped).
+    deletes_held_back: int = 0
     rebuilt: bool = False
+    #: Why ``rebuild=True`` did not switch the alias (the old collection still serves).
+    rebuild_refused: str | None = None
+    #: Stored state that was repaired on the way (an alias pointed at a collection found).
+    notes: list[str] = []
     calibrated: bool = False
     quantization: str | None = None  # of the collection synced (chosen when it was created)
     quantization_note: str | None = None  # set when the setting differs from the collection
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        """Every product stored and everything asked for done (no deletes held back, no
+        rebuild refused)."""
+        return not self.failed and not self.deletes_held_back and self.rebuild_refused is None
 
 
 class Progress:
@@ -98,6 +119,9 @@ class Syncer:
     ``quantization`` (``"int8"``, or None / ``"none"``) is the quantization of ``fused`` for a
     collection this sync *creates* (the first sync, or ``rebuild=True``); an existing
     collection keeps the one it was created with (the report says so when they differ).
+
+    ``max_delete_fraction`` (0..1, default 0.5; 1 allows any): the largest share of the stored
+    products one sync may delete, and that ``rebuild=True`` may drop when it switches the alias.
     """
 
     def __init__(
@@ -112,7 +136,19 @@ class Syncer:
         retry_attempts: int = 5,
         retry_initial_wait: float = 0.2,
         quantization: str | None = None,
+        max_delete_fraction: float = 0.5,
     ) -> None:
+        if not (
+            isinstance(max_delete_fraction, (int, float))
+            and math.isfinite(max_delete_fraction)
+            and 0 <= max_delete_fraction <= 1
+        ):
+            raise ConfigError(
+                "max_delete_fraction (QDRANT_MM_MAX_DELETE_FRACTION, --max-delete-fraction)"
+                f" must be a number from 0 to 1, got {max_delete_fraction!r}"
+            )
+        self.max_delete_fraction = float(max_delete_fraction)
+        self._stale_marked = False
         self.backend = backend
         self.quantization = normalize_quantization(quantization)
         self.models = models
@@ -137,6 +173,14 @@ class Syncer:
         started = time.perf_counter()
         if not isinstance(catalog, Catalog):
             catalog = read_catalog(catalog)
+        if not catalog.products and not catalog.invalid:
+            # Nothing to sync is never a reason to delete everything stored: refused before
+            # the store is even opened.
+            raise CatalogError(
+                f"{catalog.path}: the catalog holds no products (an empty file, an empty JSON"
+                " array or a CSV with only its header): nothing was synced and nothing deleted"
+            )
+        self._stale_marked = False
         progress = progress or Progress()
         model_ids, dims = self.models.model_ids(), self.models.dims()
         report = SyncReport(collection=self.collection, rebuilt=rebuild)
@@ -145,11 +189,14 @@ class Syncer:
         )
 
         if rebuild:
-            physical, meta = self._rebuild_target(model_ids, dims)
+            opened = Opened(*self._rebuild_target(model_ids, dims))
         else:
-            physical, meta = open_or_create(
+            opened = open_or_create(
                 self.backend, self.collection, model_ids, dims, self.quantization
             )
+            if opened.note:
+                report.notes.append(opened.note)
+        physical, meta = opened.physical, opened.meta
         report.quantization = meta.quantization
         if meta.quantization != self.quantization:
             report.quantization_note = (
@@ -187,14 +234,22 @@ class Syncer:
         finally:
             progress.stop()
 
-        if delete:
-            self._delete_removed(physical, catalog, stored, report)
-        else:
+        usable = report.added + report.updated + report.unchanged
+        if not delete:
             report.deletes_skipped = "--no-delete given"
+        elif not usable:
+            report.deletes_skipped = (
+                f"no product of the catalog could be stored ({len(report.failed)} failed):"
+                " nothing deleted"
+            )
+        else:
+            self._delete_removed(physical, catalog, stored, report)
         report.index_seconds = self.backend.optimize(physical)
         self._update_meta(physical, report, calibrate)
         if rebuild:
-            self._finish_rebuild(physical)
+            self._finish_rebuild(physical, report, usable)
+        elif opened.created:
+            self._check_still_live(physical)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -262,6 +317,7 @@ class Syncer:
                 records.append(PointRecord(w.pid, vectors, payload))
         if not records:
             return
+        self._mark_calibration_stale(physical)
         self._upsert(physical, records)
         by_pid = {w.pid: w for w, _ in decoded}
         for r in records:
@@ -349,26 +405,64 @@ class Syncer:
             r.product_id for r in catalog.invalid if r.product_id is not None
         }
         gone = [pid for product_id, (pid, _, _) in stored.items() if product_id not in keep]
+        if len(gone) > self.max_delete_fraction * len(stored):
+            report.deletes_held_back = len(gone)
+            report.deletes_skipped = (
+                f"{len(gone)} of the {len(stored)} stored products are not in the catalog,"
+                f" more than the share one sync may delete ({self.max_delete_fraction:g}):"
+                " nothing deleted. If they really left the catalog, sync again with"
+                " --max-delete-fraction 1 (or QDRANT_MM_MAX_DELETE_FRACTION=1)"
+            )
+            return
+        if gone:
+            self._mark_calibration_stale(physical)
         for batch in _batches(gone, 512):
             self._delete(physical, batch)
         report.deleted = len(gone)
 
+    def _mark_calibration_stale(self, physical: str) -> None:
+        """Before the first vector of this sync changes: record that the statistics are no
+        longer those of what is stored, so that a sync killed from here on is followed by one
+        that computes them again (even if it finds nothing left to change)."""
+        if self._stale_marked:
+            return
+        meta = read_collection_meta(self.backend, physical)
+        if meta is not None and not meta.calibration_stale:
+            meta.calibration_stale = True
+            self.backend.write_meta(meta_key(physical), meta.model_dump())
+        self._stale_marked = True
+
     def _update_meta(self, physical: str, report: SyncReport, calibrate: bool) -> None:
-        """Record the point count (search picks exact or HNSW by it) and refresh the
-        calibration statistics when vectors changed (or there are none yet)."""
+        """Record the point count (search picks exact or HNSW by it) and compute the
+        calibration statistics again when vectors changed since they were computed (in this
+        sync or in one that was killed), or there are none yet."""
         meta = read_collection_meta(self.backend, physical)
         if meta is None:
             return
         before = meta.model_dump()
         meta.points = self.backend.count(physical)
-        changed = report.embedded or report.deleted  # vectors changed
-        if calibrate and (meta.calibration is None or changed):
-            stats = compute_calibration(self.backend, physical, self.models, meta.dims)
-            if stats is not None:
-                meta.calibration = stats
-                report.calibrated = True
+        if calibrate and (meta.calibration is None or meta.calibration_stale):
+            # None when fewer than 2 stored products have a title: then there are no
+            # statistics of what is stored, rather than those of an earlier catalog.
+            meta.calibration = compute_calibration(self.backend, physical, self.models, meta.dims)
+            meta.calibration_stale = False
+            report.calibrated = meta.calibration is not None
         if meta.model_dump() != before:
             self.backend.write_meta(meta_key(physical), meta.model_dump())
+
+    def _check_still_live(self, physical: str) -> None:
+        """A first sync created ``physical``; if a racing first sync pointed the alias at its
+        own collection meanwhile, ours is unreachable: remove it rather than leave an orphan."""
+        live = self.backend.resolve(self.collection)
+        if live is None or live == physical:
+            return
+        drop_physical(self.backend, physical)
+        raise StoredStateError(
+            f"another sync created collection {live!r} for {self.collection!r} while this one"
+            f" was syncing into {physical!r}, and the alias now points at it; {physical!r} was"
+            " removed so that no orphan is left. Run the sync again: it continues in"
+            f" {live!r}"
+        )
 
     # --- rebuild ----------------------------------------------------------------------------
     def _build_key(self) -> str:
@@ -380,6 +474,15 @@ class Syncer:
         """A fresh collection for ``--rebuild``; an interrupted rebuild is resumed (when it was
         started with the same models, dims and quantization)."""
         pending = self.backend.read_meta(self._build_key())
+        if pending is not None and not (
+            isinstance(pending.get("collection"), str)
+            and isinstance(pending.get("previous"), (str, type(None)))
+        ):
+            raise StoredStateError(
+                f"the record of the last rebuild of collection {self.collection!r} cannot be"
+                f" trusted (fields: {sorted(pending)}); remove the metadata document"
+                f" {self._build_key()!r} and run the rebuild again"
+            )
         if pending and pending["collection"] == self.backend.resolve(self.collection):
             # The last rebuild was killed after its alias switch: it is live, never delete it;
             # finish its clean-up and start a new build.
@@ -388,26 +491,73 @@ class Syncer:
             pending = None
         if pending:
             physical = pending["collection"]
-            meta = self.backend.read_meta(f"collection:{physical}")
+            try:
+                meta = read_collection_meta(self.backend, physical)
+            except StoredStateError:
+                meta = None  # a half-made build: started again below
             if (
                 self.backend.resolve(physical) == physical
                 and meta is not None
-                and meta.get("model_ids") == model_ids
-                and meta.get("dims") == dims
-                and meta.get("quantization") == self.quantization
+                and meta.model_ids == model_ids
+                and meta.dims == dims
+                and meta.quantization == self.quantization
             ):
-                return physical, CollectionMeta.model_validate(meta)
-            if self.backend.resolve(physical) == physical:
-                self.backend.delete_collection(physical)
+                return physical, meta
+            drop_physical(self.backend, physical)
         physical = new_physical_name(self.collection)
         self.backend.write_meta(self._build_key(), {"collection": physical})
         meta = create_physical(self.backend, physical, model_ids, dims, self.quantization)
         return physical, meta
 
-    def _finish_rebuild(self, physical: str) -> None:
-        """Switch the alias to the finished build, then drop the old collection. The build
-        record names both, so a crash anywhere in here is finished by the next ``--rebuild``."""
+    def _product_ids(self, physical: str) -> set[str]:
+        return {
+            pl["product_id"]
+            for _, pl in self.backend.scroll_payload(physical, ("product_id",))
+            if "product_id" in pl
+        }
+
+    def _rebuild_loss(self, physical: str, existing: str | None) -> tuple[str, int, int] | None:
+        """The collection the build replaces (the alias's, else the largest one left without
+        alias), how many of its products the build lacks and how many it held."""
+        if existing:
+            held = {existing: self._product_ids(existing)}
+        else:
+            olds = [p for p in physical_collections(self.backend, self.collection) if p != physical]
+            held = {old: self._product_ids(old) for old in olds}
+        if not held:
+            return None
+        old = max(held, key=lambda p: len(held[p]))
+        return old, len(held[old] - self._product_ids(physical)), len(held[old])
+
+    def _finish_rebuild(self, physical: str, report: SyncReport, usable: int) -> None:
+        """Switch the alias to the finished build, then drop the old collection (and any other
+        left without alias). The build record names both, so a crash anywhere in here is
+        finished by the next ``--rebuild``. The switch is refused (and the build removed) when
+        no product could be stored, or it would drop more than ``max_delete_fraction`` of the
+        products the old collection held."""
         existing = self.backend.resolve(self.collection)
+        loss = self._rebuild_loss(physical, existing)
+        if loss is not None and loss[2]:
+            old, lost, held = loss
+            if not usable:
+                why = "no product of the catalog could be stored"
+            elif lost > self.max_delete_fraction * held:
+                why = (
+                    f"the rebuilt collection lacks {lost} of the {held} products of {old!r},"
+                    f" more than the share one sync may delete ({self.max_delete_fraction:g})"
+                )
+            else:
+                why = None
+            if why:
+                drop_physical(self.backend, physical)
+                self.backend.delete_meta(self._build_key())
+                report.rebuilt = False
+                report.rebuild_refused = (
+                    f"{why}: the alias was not switched, {old!r} still serves and the new build"
+                    " was removed. If those products really left the catalog, rebuild with"
+                    " --max-delete-fraction 1 (or QDRANT_MM_MAX_DELETE_FRACTION=1)"
+                )
+                return
         if existing == self.collection:
             # A plain collection (not made by qdrant-mm) holds the name: it has to go before the
             # alias can take its name.
@@ -416,6 +566,8 @@ class Syncer:
         self.backend.write_meta(self._build_key(), {"collection": physical, "previous": existing})
         self.backend.switch_alias(self.collection, physical)
         self._drop_old(existing, live=physical)
+        for orphan in physical_collections(self.backend, self.collection):
+            self._drop_old(orphan, live=physical)
         self.backend.delete_meta(self._build_key())
 
     def _drop_old(self, old: str | None, live: str) -> None:

@@ -77,10 +77,14 @@ class Weights(BaseModel):
             if v < 0:
                 raise WeightsError(f"weight of {ch} must be >= 0, got {v}")
             values[ch] = v
-        total = sum(values.values())
-        if total <= 0:
+        # Scaled by the largest first: the sum of huge weights (1e308 each) would overflow to
+        # inf and every share to 0; tiny ones (5e-324) would lose all precision.
+        largest = max(values.values())
+        if largest <= 0:
             raise WeightsError("all weights are zero: at least one channel needs a weight > 0")
-        return cls(**{ch: v / total for ch, v in values.items()})
+        scaled = {ch: v / largest for ch, v in values.items()}
+        total = sum(scaled.values())
+        return cls(**{ch: v / total for ch, v in scaled.items()})
 
     @classmethod
     def parse(cls, text: str | Mapping[str, float] | list | tuple) -> Weights:

@@ -164,3 +164,121 @@ def test_tune_refuses_to_save_weights_worse_than_its_start_point(cli, shop, monk
     forced = cli("tune", qrels, "--holdout", "0.5", "--metric", "mrr", "--save", "worse", "--force")
     assert forced.exit_code == 0 and "saved as profile" in forced.output
     assert cli("weights", "show", "worse").exit_code == 0
+
+
+# --- input that must not change what is stored -------------------------------------------------
+def _stored(cli) -> dict:
+    res = cli("info")
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+@pytest.fixture
+def small_shop(tmp_path, cli):
+    from tests.helpers import product_rows, write_catalog
+
+    root = tmp_path / "small"
+    cat = write_catalog(root, product_rows(6))
+    res = cli("sync", str(cat), "--json")
+    assert res.exit_code == 0, res.output
+    return root
+
+
+@pytest.mark.parametrize(
+    "name, text", [("c.jsonl", ""), ("c.json", "[]"), ("c.csv", "id,title,image\n")]
+)
+def test_empty_catalog_exits_2_and_deletes_nothing(cli, small_shop, name, text):
+    before = _stored(cli)
+    (small_shop / name).write_text(text)
+    res = cli("sync", str(small_shop / name), "--max-delete-fraction", "1")
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "holds no products" in said and "nothing deleted" in said
+    assert _stored(cli) == before and before["points"] == 6
+
+
+def test_sync_deleting_too_much_exits_1_and_deletes_nothing(cli, small_shop, monkeypatch):
+    from tests.helpers import product_rows, write_catalog
+
+    cat = write_catalog(small_shop, product_rows(2))
+    res = cli("sync", str(cat))
+    said = " ".join(res.output.split())
+    assert res.exit_code == 1
+    assert "deletes skipped" in said and "4 of the 6 stored products" in said
+    assert _stored(cli)["points"] == 6
+    res = cli("sync", str(cat), "--json", "--max-delete-fraction", "0.3")
+    assert res.exit_code == 1 and json.loads(res.output)["deletes_held_back"] == 4
+    assert cli("sync", str(cat), "--max-delete-fraction", "2").exit_code == 2
+    monkeypatch.setenv("QDRANT_MM_MAX_DELETE_FRACTION", "1.5")
+    res = cli("sync", str(cat))
+    assert res.exit_code == 2 and "QDRANT_MM_MAX_DELETE_FRACTION" in res.output
+    monkeypatch.setenv("QDRANT_MM_MAX_DELETE_FRACTION", "1")
+    res = cli("sync", str(cat), "--json")
+    assert res.exit_code == 0 and json.loads(res.output)["deleted"] == 4
+    assert _stored(cli)["points"] == 2
+
+
+def test_catalog_whose_products_all_fail_exits_1_and_deletes_nothing(cli, small_shop):
+    before = _stored(cli)
+    cat = small_shop / "bad.jsonl"
+    cat.write_text(json.dumps({"id": "new", "image": "images/none.png"}) + "\n")
+    res = cli("sync", str(cat), "--max-delete-fraction", "1")
+    said = " ".join(res.output.split())
+    assert res.exit_code == 1 and "no product of the catalog could be stored" in said
+    assert _stored(cli) == before
+
+
+def test_rebuild_dropping_too_much_is_not_switched_to(cli, small_shop):
+    from tests.helpers import product_rows, write_catalog
+
+    before = _stored(cli)
+    res = cli("sync", str(write_catalog(small_shop, product_rows(2))), "--rebuild")
+    said = " ".join(res.output.split())
+    assert res.exit_code == 1 and "rebuild not switched" in said and "still serves" in said
+    after = _stored(cli)
+    assert after["physical"] == before["physical"] and after["points"] == 6
+    assert "without_alias" not in after  # the refused build left no orphan
+
+
+def test_bad_query_input_exits_2(cli, small_shop):
+    for flt in ("price>=nan", "price<inf"):
+        res = cli("search", "product", "--filter", flt)
+        assert res.exit_code == 2 and "finite" in res.output, res.output
+    res = cli("search", "product", "--weights", "1e308,1e308,1e308", "--json")
+    assert res.exit_code == 0 and len(json.loads(res.output)) == 6
+
+
+def test_stored_documents_with_wrong_fields_exit_2_naming_them(cli, small_shop, tmp_path):
+    from qdrant_mm.backends.edge import EdgeBackend
+    from qdrant_mm.schema import meta_key
+
+    with EdgeBackend(tmp_path / "data" / "edge") as store:
+        store.write_meta("profile:products:default", {"name": "default", "weights": "heavy"})
+    res = cli("search", "product")
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2
+    assert "weight profile 'default'" in said and "weights delete default" in said
+    assert cli("weights", "delete", "default").exit_code == 0
+    assert cli("search", "product").exit_code == 0
+    with EdgeBackend(tmp_path / "data" / "edge") as store:
+        physical = store.resolve("products")
+        store.write_meta(meta_key(physical), {"model_ids": ["blip"]})
+    for args in (("sync", str(small_shop / "catalog.jsonl")), ("info",), ("search", "x")):
+        res = cli(*args)
+        said = " ".join(res.output.split())
+        assert res.exit_code == 2, args
+        assert "collection 'products'" in said and "--rebuild" in said
+
+
+def test_lost_alias_is_repaired_via_cli(cli, small_shop, tmp_path):
+    from qdrant_mm.backends.edge import EdgeBackend
+
+    physical = _stored(cli)["physical"]
+    with EdgeBackend(tmp_path / "data" / "edge") as store:
+        store._update_aliases(lambda aliases: aliases.pop("products"))
+    info = _stored(cli)
+    assert info["physical"] is None and info["without_alias"] == [physical]
+    res = cli("sync", str(small_shop / "catalog.jsonl"), "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert (report["added"], report["unchanged"]) == (0, 6) and report["notes"]
+    assert _stored(cli)["physical"] == physical
