@@ -4,6 +4,7 @@ syntax of a weights string and the :class:`Weights` it stands for."""
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
@@ -77,14 +78,17 @@ class Weights(BaseModel):
             if v < 0:
                 raise WeightsError(f"weight of {ch} must be >= 0, got {v}")
             values[ch] = v
-        # Scaled by the largest first: the sum of huge weights (1e308 each) would overflow to
-        # inf and every share to 0; tiny ones (5e-324) would lose all precision.
         largest = max(values.values())
         if largest <= 0:
             raise WeightsError("all weights are zero: at least one channel needs a weight > 0")
-        scaled = {ch: v / largest for ch, v in values.items()}
-        total = sum(scaled.values())
-        return cls(**{ch: v / total for ch, v in scaled.items()})
+        total = sum(values.values())
+        if not (math.isfinite(total) and total >= sys.float_info.min):
+            # huge weights (1e308 each) would sum to inf and every share to 0; subnormal ones
+            # (5e-324) would lose all precision: scale by the largest first. Otherwise divide
+            # as is, so weights that already sum to 1 come back unchanged.
+            values = {ch: v / largest for ch, v in values.items()}
+            total = sum(values.values())
+        return cls(**{ch: v / total for ch, v in values.items()})
 
     @classmethod
     def parse(cls, text: str | Mapping[str, float] | list | tuple) -> Weights:

@@ -274,7 +274,7 @@ def test_lost_alias_is_repaired_via_cli(cli, small_shop, tmp_path):
 
     physical = _stored(cli)["physical"]
     with EdgeBackend(tmp_path / "data" / "edge") as store:
-        store._update_aliases(lambda aliases: aliases.pop("products"))
+        store._store.update_aliases(lambda aliases: aliases.pop("products"))
     info = _stored(cli)
     assert info["physical"] is None and info["without_alias"] == [physical]
     res = cli("sync", str(small_shop / "catalog.jsonl"), "--json")

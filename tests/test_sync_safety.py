@@ -44,7 +44,7 @@ def snapshot(backend, name):  # noqa: F811
 def drop_alias(backend, name):  # noqa: F811
     """Lose the alias (as a damaged store or an interrupted first sync would)."""
     if backend.name == "edge":
-        backend._update_aliases(lambda aliases: aliases.pop(name, None))
+        backend._store.update_aliases(lambda aliases: aliases.pop(name, None))
     else:
         backend.client.update_collection_aliases(
             change_aliases_operations=[
