@@ -1,0 +1,76 @@
+"""Search by text or photo (`qdrant-mm search`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from qdrant_mm.cli.common import handles_errors, open_mm, out
+
+
+@handles_errors
+def search(
+    query: Annotated[str | None, typer.Argument(help="Text query")] = None,
+    image: Annotated[Path | None, typer.Option(help="Search by photo instead of text")] = None,
+    weights: Annotated[str | None, typer.Option(help="α,β,γ for blip,clip,interrogator")] = None,
+    profile: Annotated[str | None, typer.Option(help="Use a stored weight profile")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    filter: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="field=value, field=a|b, field!=v, price>=10 (repeatable)"),
+    ] = None,
+    calibrate: Annotated[
+        bool | None, typer.Option(help="z-score calibrated channel scores")
+    ] = None,
+    collection: Annotated[str | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON")] = False,
+) -> None:
+    """Search the catalog by text or photo with α/β/γ weights chosen now."""
+    mm, name = open_mm(collection)
+    with mm:
+        result = mm.searcher(name).search(
+            query,
+            image=image,
+            weights=weights,
+            profile=profile,
+            limit=limit,
+            offset=offset,
+            filter=filter or None,
+            calibrate=calibrate,
+        )
+    if as_json:
+        out.print_json(json.dumps([h.model_dump() for h in result.hits], default=str))
+        return
+    w = result.weights
+    source = f"profile {result.profile}" if result.profile else "weights"
+    table = Table(
+        title=f"{source}: blip={w.blip:.3g} clip={w.clip:.3g} interrogator={w.interrogator:.3g}"
+    )
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    for col in ("blip", "clip", "interr."):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("title", ratio=1)
+    table.add_column("category")
+    table.add_column("price", justify="right", no_wrap=True)
+    for rank, h in enumerate(result.hits, start=offset + 1):
+        cells = [
+            f"{h.scores[c]:.3f}" if h.scores[c] is not None else "-"
+            for c in ("blip", "clip", "interrogator")
+        ]
+        table.add_row(
+            str(rank),
+            h.id,
+            f"{h.score:.4f}",
+            *cells,
+            str(h.payload.get("title", "")),
+            str(h.payload.get("category", "")),
+            str(h.payload.get("price", "")),
+        )
+    out.print(table)
