@@ -18,9 +18,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain help pages, as git's or pip's: no type token beside flags that take no value
+    rich_markup_mode=None,
 )
 weights_app = typer.Typer(
-    help="Live weight profiles stored with the collection.", no_args_is_help=True
+    help="Live weight profiles stored with the collection.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(weights_app, name="weights")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,16 @@ from qdrant_mm.settings import load_settings
 out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Options every command that opens a collection takes, described once.
+CollectionOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME",
+        help="Collection (alias) to use. Default: QDRANT_MM_COLLECTION (products)",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 
 
 def fail(message: str, code: int = 2) -> None:

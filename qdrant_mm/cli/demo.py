@@ -14,16 +14,27 @@ from qdrant_mm.cli.common import err, fail, handles_errors
 @handles_errors
 def demo_models(
     folder: Annotated[
-        Path, typer.Argument(help="Where the models are built (and found again next time)")
+        Path,
+        typer.Argument(
+            metavar="DIR", help="Where the models are built (and found again next time)"
+        ),
     ] = Path(".qdrant-mm/models"),
     size: Annotated[
-        str, typer.Option(help="tiny (seconds to build) or base (real-size architectures)")
+        str,
+        typer.Option(
+            metavar="SIZE", help="tiny (seconds to build) or base (real-size architectures)"
+        ),
     ] = "tiny",
     env_file: Annotated[
-        Path, typer.Option(help="The .env file that later commands in this folder read")
+        Path,
+        typer.Option(metavar="PATH", help="The .env file that later commands in this folder read"),
     ] = Path(".env"),
     collection: Annotated[
-        str, typer.Option(help="Collection the demo models sync into (kept apart from real ones)")
+        str,
+        typer.Option(
+            metavar="NAME",
+            help="Collection the demo models sync into (kept apart from real ones)",
+        ),
     ] = "products_random_models",
 ) -> None:
     """Random-weight models for working offline: built once, then reused; their settings go to

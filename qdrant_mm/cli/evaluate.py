@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from qdrant_mm.cli.common import err, fail, handles_errors, open_mm, out
+from qdrant_mm.cli.common import (
+    CollectionOption,
+    JsonOption,
+    err,
+    fail,
+    handles_errors,
+    open_mm,
+    out,
+)
 
 
 def _ks(text: str) -> list[int]:
@@ -39,39 +47,55 @@ def _out_folder(option: str, path: str | Path | None) -> None:
 
 @handles_errors
 def evaluate(
-    qrels: Annotated[Path, typer.Argument(help="Qrels JSONL (text, image or category queries)")],
+    qrels: Annotated[
+        Path, typer.Argument(metavar="QRELS", help="Qrels JSONL (text, image or category queries)")
+    ],
     weights: Annotated[
-        list[str] | None, typer.Option("--weights", help="α,β,γ to evaluate (repeatable)")
+        list[str] | None,
+        typer.Option("--weights", metavar="A,B,C", help="Weights to evaluate (repeatable)"),
     ] = None,
     profile: Annotated[
-        list[str] | None, typer.Option("--profile", help="Stored profile(s)")
+        list[str] | None,
+        typer.Option("--profile", metavar="NAME", help="Stored profile to evaluate (repeatable)"),
     ] = None,
-    grid: Annotated[float | None, typer.Option(help="Every weighting on a simplex grid")] = None,
-    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 1,5,10")] = "1,5,10",
+    grid: Annotated[
+        float | None,
+        typer.Option(
+            metavar="STEP", help="Also every weighting on a simplex grid of this step, e.g. 0.25"
+        ),
+    ] = None,
+    k: Annotated[str, typer.Option("--k", metavar="K,K", help="Cut-offs, e.g. 1,5,10")] = "1,5,10",
     definitions: Annotated[
         str,
         typer.Option(
+            metavar="NAME",
             help="Metric definitions: qdrant-mm (mAP@K over min(K,R), nDCG gains 2^g-1, queries"
             " without a relevant product left out, ranking as searched) or trec (trec_eval's"
             " map_cut, ndcg_cut, P, recall, recip_rank, Rprec: AP over R, linear gains, such"
-            " queries count 0, ties by product id descending)"
+            " queries count 0, ties by product id descending)",
         ),
     ] = "qdrant-mm",
     run_out: Annotated[
         str | None,
         typer.Option(
+            metavar="PATH",
             help="Write a TREC run file (qid Q0 docid rank score tag, tag = the weighting's"
             " run_tag) of the best (*) weighting; with {tag} in the path, one file per"
-            " weighting, e.g. 'run.{tag}.txt'"
+            " weighting, e.g. 'run.{tag}.txt'",
         ),
     ] = None,
     qrels_out: Annotated[
         Path | None,
-        typer.Option(help="Write the judgments as a TREC qrels file (qid 0 docid grade)"),
+        typer.Option(
+            metavar="PATH", help="Write the judgments as a TREC qrels file (qid 0 docid grade)"
+        ),
     ] = None,
-    category_template: Annotated[str, typer.Option(help="Query text of a category")] = "{}",
-    collection: Annotated[str | None, typer.Option()] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    category_template: Annotated[
+        str,
+        typer.Option(metavar="TEXT", help="Query text of a category query; {} is the category"),
+    ] = "{}",
+    collection: CollectionOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Metrics (P@K, R@K, mAP@K, nDCG@K, MRR, R-precision) per weighting; writes no point.
 
@@ -158,20 +182,24 @@ def evaluate(
 
 @handles_errors
 def tune(
-    qrels: Annotated[Path, typer.Argument(help="Qrels JSONL")],
-    metric: Annotated[str, typer.Option(help="Metric to report and (grid) optimise")] = "ndcg@10",
+    qrels: Annotated[Path, typer.Argument(metavar="QRELS", help="Qrels JSONL")],
+    metric: Annotated[
+        str, typer.Option(metavar="METRIC", help="Metric to report and (grid) optimise")
+    ] = "ndcg@10",
     holdout: Annotated[
-        float, typer.Option(min=0.0, max=0.9, help="Share of queries held out")
+        float, typer.Option(min=0.0, max=0.9, metavar="F", help="Share of queries held out")
     ] = 0.2,
     method: Annotated[
-        str, typer.Option(help="contrastive (the fusion paper's loss) or grid")
+        str, typer.Option(metavar="NAME", help="contrastive (the fusion paper's loss) or grid")
     ] = "contrastive",
-    tau: Annotated[float, typer.Option(help="Softmax temperature of the contrastive loss")] = 0.05,
+    tau: Annotated[
+        float, typer.Option(metavar="T", help="Softmax temperature of the contrastive loss")
+    ] = 0.05,
     depth: Annotated[
-        int, typer.Option(min=1, max=1000, help="Candidates per channel and query")
+        int, typer.Option(min=1, max=1000, metavar="N", help="Candidates per channel and query")
     ] = 100,
     save: Annotated[
-        str | None, typer.Option(help="Store the tuned weights as this profile")
+        str | None, typer.Option(metavar="NAME", help="Store the tuned weights as this profile")
     ] = None,
     force: Annotated[
         bool,
@@ -180,10 +208,15 @@ def tune(
             help="Save even when the start point or one model alone scores better (held out)",
         ),
     ] = False,
-    seed: Annotated[int, typer.Option()] = 0,
-    category_template: Annotated[str, typer.Option(help="Query text of a category")] = "{}",
-    collection: Annotated[str | None, typer.Option()] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Seed of the held-out split and the fit")
+    ] = 0,
+    category_template: Annotated[
+        str,
+        typer.Option(metavar="TEXT", help="Query text of a category query; {} is the category"),
+    ] = "{}",
+    collection: CollectionOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Learn α/β/γ from labelled queries. Candidates are fetched once; the fit runs offline."""
     from qdrant_mm.evaluation.metrics import parse_metric

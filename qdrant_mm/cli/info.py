@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from qdrant_mm.cli.common import handles_errors, open_mm, out
+from qdrant_mm.cli.common import CollectionOption, handles_errors, open_mm, out
 
 
 @handles_errors
-def info(collection: Annotated[str | None, typer.Option()] = None) -> None:
+def info(collection: CollectionOption = None) -> None:
     """Show the backend, the collection and what built it (no models are loaded)."""
     from qdrant_mm.collection import physical_collections, read_collection_meta
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from qdrant_mm.cli.common import fail, handles_errors, open_mm, out
+from qdrant_mm.cli.common import CollectionOption, fail, handles_errors, open_mm, out
 
 
 def _profile_dict(p) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def _profile_dict(p) -> dict[str, Any]:
 
 
 @handles_errors
-def weights_list(collection: Annotated[str | None, typer.Option()] = None) -> None:
+def weights_list(collection: CollectionOption = None) -> None:
     """List the profiles of a collection."""
     mm, name = open_mm(collection)
     with mm:
@@ -41,7 +41,10 @@ def weights_list(collection: Annotated[str | None, typer.Option()] = None) -> No
 
 
 @handles_errors
-def weights_show(name: str, collection: Annotated[str | None, typer.Option()] = None) -> None:
+def weights_show(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name")],
+    collection: CollectionOption = None,
+) -> None:
     """Show one profile as JSON."""
     mm, coll = open_mm(collection)
     with mm:
@@ -53,12 +56,15 @@ def weights_show(name: str, collection: Annotated[str | None, typer.Option()] = 
 
 @handles_errors
 def weights_set(
-    name: str,
-    weights: Annotated[str, typer.Argument(help="α,β,γ, e.g. 0.5,0.3,0.2")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name")],
+    weights: Annotated[
+        str,
+        typer.Argument(metavar="A,B,C", help="Weights of blip,clip,interrogator, e.g. 0.5,0.3,0.2"),
+    ],
     calibrate: Annotated[
         bool, typer.Option(help="Use z-score calibration with this profile")
     ] = False,
-    collection: Annotated[str | None, typer.Option()] = None,
+    collection: CollectionOption = None,
 ) -> None:
     """Create or change a profile; running services use it on their next query."""
     from qdrant_mm.weights import Weights
@@ -71,7 +77,10 @@ def weights_set(
 
 
 @handles_errors
-def weights_delete(name: str, collection: Annotated[str | None, typer.Option()] = None) -> None:
+def weights_delete(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name")],
+    collection: CollectionOption = None,
+) -> None:
     """Delete a profile."""
     mm, coll = open_mm(collection)
     with mm:

@@ -9,26 +9,50 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from qdrant_mm.cli.common import handles_errors, open_mm, out
+from qdrant_mm.cli.common import CollectionOption, JsonOption, handles_errors, open_mm, out
 
 
 @handles_errors
 def search(
-    query: Annotated[str | None, typer.Argument(help="Text query")] = None,
-    image: Annotated[Path | None, typer.Option(help="Search by photo instead of text")] = None,
-    weights: Annotated[str | None, typer.Option(help="α,β,γ for blip,clip,interrogator")] = None,
-    profile: Annotated[str | None, typer.Option(help="Use a stored weight profile")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 10,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    query: Annotated[
+        str | None, typer.Argument(metavar="QUERY", help="Text query (or --image)")
+    ] = None,
+    image: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Search by photo instead of text")
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            metavar="A,B,C",
+            help="Weights of blip,clip,interrogator (e.g. 0.5,0.3,0.2 or clip=1); default: the"
+            " stored profile 'default', else QDRANT_MM_WEIGHTS",
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Use a stored weight profile")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, metavar="N", help="Results to show (1..1000)")
+    ] = 10,
+    offset: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Results to skip first (paging)")
+    ] = 0,
     filter: Annotated[
         list[str] | None,
-        typer.Option("--filter", help="field=value, field=a|b, field!=v, price>=10 (repeatable)"),
+        typer.Option(
+            "--filter",
+            metavar="EXPR",
+            help="field=value, field=a|b, field!=v, price>=10 (repeatable: all must hold)",
+        ),
     ] = None,
     calibrate: Annotated[
-        bool | None, typer.Option(help="z-score calibrated channel scores")
+        bool | None,
+        typer.Option(
+            help="z-score calibrate the channel scores (text queries; default: the profile's)"
+        ),
     ] = None,
-    collection: Annotated[str | None, typer.Option()] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON")] = False,
+    collection: CollectionOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Search the catalog by text or photo with α/β/γ weights chosen now."""
     mm, name = open_mm(collection)

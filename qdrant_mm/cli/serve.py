@@ -6,19 +6,28 @@ from typing import Annotated
 
 import typer
 
-from qdrant_mm.cli.common import fail, handles_errors, open_mm
+from qdrant_mm.cli.common import CollectionOption, fail, handles_errors, open_mm
 
 
 @handles_errors
 def serve(
     host: Annotated[
-        str, typer.Option(help="Address to listen on (0.0.0.0 for every interface)")
+        str, typer.Option(metavar="HOST", help="Address to listen on (0.0.0.0 for every interface)")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    collection: Annotated[str | None, typer.Option(help="Collection (alias) to search")] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, metavar="PORT", help="Port to listen on")
+    ] = 8000,
+    collection: CollectionOption = None,
+    log_level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="uvicorn log level (debug, info, warning, error)")
+    ] = "info",
 ) -> None:
-    """Run the HTTP service: search API, weight profiles, images and the tuning page at /."""
+    """Run the HTTP service: search API, weight profiles, images and the tuning page at /.
+
+    Settings it reads (environment or .env): QDRANT_MM_API_KEY (needed to change weight profiles
+    over HTTP; without it they are read-only), QDRANT_MM_IMAGE_ROOT (the folder product images
+    are served from; unset: the catalog folders recorded by sync), QDRANT_MM_QDRANT_URL /
+    QDRANT_MM_QDRANT_PATH (where the collection is), and the model settings sync used."""
     try:
         import uvicorn
 

@@ -9,15 +9,25 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from qdrant_mm.cli.common import RichProgress, handles_errors, open_mm, out
+from qdrant_mm.cli.common import (
+    CollectionOption,
+    JsonOption,
+    RichProgress,
+    handles_errors,
+    open_mm,
+    out,
+)
 
 
 @handles_errors
 def sync(
     catalog: Annotated[
-        Path, typer.Argument(help="Catalog file (.jsonl/.ndjson, .json, .csv or .tsv)")
+        Path,
+        typer.Argument(
+            metavar="CATALOG", help="Catalog file (.jsonl/.ndjson, .json, .csv or .tsv)"
+        ),
     ],
-    collection: Annotated[str | None, typer.Option(help="Collection name (alias)")] = None,
+    collection: CollectionOption = None,
     rebuild: Annotated[
         bool, typer.Option(help="Build a fresh collection, then switch the alias")
     ] = False,
@@ -25,18 +35,22 @@ def sync(
         bool, typer.Option("--no-delete", help="Keep products that left the catalog")
     ] = False,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Products embedded per batch")
+        int | None,
+        typer.Option(
+            min=1, metavar="N", help="Products embedded per batch. Default: QDRANT_MM_BATCH_SIZE"
+        ),
     ] = None,
     max_delete_fraction: Annotated[
         float | None,
         typer.Option(
             min=0.0,
             max=1.0,
+            metavar="F",
             help="Largest share of the stored products this sync may delete (0..1; 1 allows"
             " any); more deletes nothing. Default: QDRANT_MM_MAX_DELETE_FRACTION (0.5)",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Embed new and changed products, delete removed ones; print a report.
 
