@@ -84,6 +84,12 @@ def _check_node(node: Any, where: str, depth: int) -> None:
             _check_node(item, where, depth)
 
 
+def condition_field(text: str) -> str | None:
+    """The payload field a short-form condition tests (``"price<=50"`` → ``"price"``)."""
+    m = _COND.match(text)
+    return m.group(1) if m else None
+
+
 def parse_conditions(conditions: Iterable[str]) -> models.Filter | None:
     """``["category=shoes", "price<=50"]`` → a Filter where every condition must hold."""
     must: list[Any] = []

@@ -282,3 +282,46 @@ def test_lost_alias_is_repaired_via_cli(cli, small_shop, tmp_path):
     report = json.loads(res.output)
     assert (report["added"], report["unchanged"]) == (0, 6) and report["notes"]
     assert _stored(cli)["physical"] == physical
+
+
+# --- the first hour: plain words where a command had none -----------------------------------------
+def test_empty_results_say_why(cli, shop):
+    assert cli("sync", str(shop / "catalog.jsonl"), "--json").exit_code == 0
+    said = lambda res: " ".join(res.output.split())  # noqa: E731
+    unknown = cli("search", "bag", "--filter", "colour=red")
+    assert unknown.exit_code == 0 and "no product has a field 'colour'" in said(unknown)
+    nothing = cli("search", "bag", "--filter", "category=Spaceship")
+    assert "no product matches 'category=Spaceship'" in said(nothing)
+    both = cli("search", "bag", "--filter", "category=Bag", "--filter", "price<=0.5")
+    assert "no product matches 'price<=0.5'" in said(both)
+    page = cli("search", "bag", "--offset", "900")
+    assert "offset 900 is past the last result" in said(page)
+    # a search that finds something says none of this
+    found = cli("search", "bag", "--limit", "3")
+    assert found.exit_code == 0 and "no results" not in found.output
+
+
+def test_info_on_a_missing_collection_exits_non_zero(cli):
+    res = cli("info", "--collection", "nothing_here")
+    assert res.exit_code == 2
+    assert "collection 'nothing_here' does not exist" in " ".join(res.output.split())
+
+
+def test_ctrl_c_says_how_to_resume(cli, shop, monkeypatch):
+    from qdrant_mm import sync as sync_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sync_module.Syncer, "sync", interrupted)
+    res = cli("sync", str(shop / "catalog.jsonl"))
+    assert res.exit_code == 130
+    assert "interrupted; run it again to resume" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_piped_sync_prints_progress_lines(cli, shop):
+    res = cli("sync", str(shop / "catalog.jsonl"))  # CliRunner's stderr is not a terminal
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.stderr.splitlines() if line.startswith("embedding:")]
+    assert lines[0].startswith("embedding: 0/") and "(100%)" in lines[-1]

@@ -5,6 +5,7 @@ progress bar."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Annotated, Any, TypeVar
@@ -46,6 +47,11 @@ def handles_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except QdrantMMError as exc:
             fail(str(exc))
+        except KeyboardInterrupt:
+            # A sync stores whole batches and re-checks every product's hash, so running it
+            # again ends with exactly the catalog; nothing else writes.
+            err.print("interrupted; run it again to resume", highlight=False)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -59,6 +65,41 @@ def open_mm(collection: str | None = None, **overrides):
     settings = load_settings(**overrides)
     mm = QdrantMM(settings)
     return mm, collection or settings.collection
+
+
+class LineProgress:
+    """Progress for output that is not a terminal (CI logs, pipes): a plain line on stderr at
+    the start, at most every ``every`` seconds, and at the end."""
+
+    def __init__(self, label: str, every: float = 15.0) -> None:
+        self._label = label
+        self._every = every
+        self._total = 0
+        self._done = 0
+        self._t0 = self._last = 0.0
+
+    def _line(self) -> None:
+        elapsed = time.monotonic() - self._t0
+        share = f" ({100 * self._done / self._total:.0f}%)" if self._total else ""
+        err.print(
+            f"{self._label}: {self._done}/{self._total}{share}, {elapsed:.0f} s",
+            highlight=False,
+            soft_wrap=True,
+        )
+        self._last = time.monotonic()
+
+    def start(self, total: int) -> None:
+        self._total, self._done = total, 0
+        self._t0 = time.monotonic()
+        self._line()
+
+    def advance(self, n: int = 1) -> None:
+        self._done += n
+        if time.monotonic() - self._last >= self._every:
+            self._line()
+
+    def stop(self) -> None:
+        self._line()
 
 
 class RichProgress:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from qdrant_mm.cli.common import CollectionOption, handles_errors, open_mm, out
+from qdrant_mm.cli.common import CollectionOption, fail, handles_errors, open_mm, out
 
 
 @handles_errors
@@ -39,3 +39,9 @@ def info(collection: CollectionOption = None) -> None:
                     )
             data["meta"] = meta.model_dump() if meta else None
     out.print_json(json.dumps(data, default=str))
+    if physical is None and not unlinked:
+        fail(
+            f"collection {name!r} does not exist on the {data['backend']} backend: nothing has"
+            " been synced into it yet (qdrant-mm sync CATALOG), or --collection /"
+            " QDRANT_MM_COLLECTION names another one"
+        )

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from qdrant_mm.cli.common import CollectionOption, JsonOption, handles_errors, open_mm, out
+from qdrant_mm.cli.common import CollectionOption, JsonOption, err, handles_errors, open_mm, out
 
 
 @handles_errors
@@ -67,8 +67,16 @@ def search(
             filter=filter or None,
             calibrate=calibrate,
         )
+        why = None
+        if not result.hits and not as_json:
+            from qdrant_mm.no_hits import explain_no_hits
+
+            why = explain_no_hits(mm.backend, name, filter, offset)
     if as_json:
         out.print_json(json.dumps([h.model_dump() for h in result.hits], default=str))
+        return
+    if why is not None:
+        err.print(f"no results: {why}", highlight=False, soft_wrap=True)
         return
     w = result.weights
     source = f"profile {result.profile}" if result.profile else "weights"

@@ -12,6 +12,7 @@ from rich.table import Table
 from qdrant_mm.cli.common import (
     CollectionOption,
     JsonOption,
+    LineProgress,
     RichProgress,
     handles_errors,
     open_mm,
@@ -61,7 +62,9 @@ def sync(
     cat = read_catalog(catalog)
     mm, name = open_mm(collection)
     with mm:
-        progress = None if as_json or not sys.stderr.isatty() else RichProgress("embedding")
+        progress = None
+        if not as_json:  # --json: nothing but the report (2>&1 stays parseable)
+            progress = (RichProgress if sys.stderr.isatty() else LineProgress)("embedding")
         report = mm.syncer(name, batch_size, max_delete_fraction).sync(
             cat, delete=not no_delete, rebuild=rebuild, progress=progress
         )
