@@ -325,3 +325,29 @@ def test_piped_sync_prints_progress_lines(cli, shop):
     assert res.exit_code == 0, res.output
     lines = [line for line in res.stderr.splitlines() if line.startswith("embedding:")]
     assert lines[0].startswith("embedding: 0/") and "(100%)" in lines[-1]
+
+
+def test_bad_arguments_are_reported_before_any_model_loads(cli, shop, monkeypatch):
+    """A wrong --weights, a missing image or qrels file, a bad filter: said at once (no model
+    load of tens of seconds first)."""
+    from qdrant_mm.app import QdrantMM
+
+    def no_models(self):
+        raise AssertionError("models were loaded before the arguments were checked")
+
+    monkeypatch.setattr(QdrantMM, "models", property(no_models))
+    cases = [
+        (("search", "bag", "--weights", "1,2"), "weights"),
+        (("search", "--image", str(shop / "missing.png")), "no such file"),
+        (("search", "bag", "--filter", "price>=nan"), "nan"),
+        (("search",), "give a text query or --image"),
+        (("evaluate", str(shop / "missing.jsonl")), "cannot read qrels file"),
+        (("evaluate", str(shop / "qrels.jsonl"), "--weights", "a,b"), "weights"),
+        (("evaluate", str(shop / "qrels.jsonl"), "--grid", "0.3"), "--grid"),
+        (("tune", str(shop / "missing.jsonl")), "cannot read qrels file"),
+    ]
+    for args, words in cases:
+        res = cli(*args)
+        assert res.exit_code == 2, (args, res.output)
+        assert words in res.output, (args, res.output)
+        assert "Traceback" not in res.output

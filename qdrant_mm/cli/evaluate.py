@@ -30,12 +30,13 @@ def _ks(text: str) -> list[int]:
     return ks
 
 
-def _load_qrels(mm, name: str, qrels_path: Path, template: str):
-    from qdrant_mm.evaluation.qrels import read_qrels
+def _load_qrels(mm, name: str, parsed, template: str):
+    """The searcher, the qrels resolved against the collection, and the queries' vectors (the
+    models load here: the file was read and checked before)."""
     from qdrant_mm.evaluation.runner import embed_queries, resolve_qrels
 
     searcher = mm.searcher(name)
-    qrels = resolve_qrels(searcher, read_qrels(qrels_path))
+    qrels = resolve_qrels(searcher, parsed)
     return searcher, qrels, embed_queries(searcher, qrels, template)
 
 
@@ -102,35 +103,39 @@ def evaluate(
     --run-out and --qrels-out write TREC files that trec_eval -c scores as --definitions trec.
     """
     from qdrant_mm.evaluation.metrics import check_definitions, parse_metric
+    from qdrant_mm.evaluation.qrels import read_qrels
     from qdrant_mm.evaluation.runner import evaluate_weightings
     from qdrant_mm.evaluation.trec import per_tag_path, qrels_lines, run_lines, write_lines
     from qdrant_mm.evaluation.tuning import simplex_grid
     from qdrant_mm.weights import Weights
 
+    # every argument and file is checked before the models load
     ks = _ks(k)
     defs = check_definitions(definitions)
     _out_folder("--run-out", run_out)
     _out_folder("--qrels-out", qrels_out)
+    given = [(text, Weights.parse(text)) for text in weights or []]
+    grid_rows: list[tuple[str, Weights]] = []
+    if grid is not None:
+        try:
+            grid_rows = [(str(w), w) for w in simplex_grid(grid)]
+        except ValueError as exc:
+            fail(f"--grid: {exc}")
+    parsed = read_qrels(qrels)
     mm, name = open_mm(collection)
     with mm:
-        searcher, judged, vectors = _load_qrels(mm, name, qrels, category_template)
+        searcher, judged, vectors = _load_qrels(mm, name, parsed, category_template)
         judgment_lines: list[str] = []
         if qrels_out is not None:
             try:
                 judgment_lines = qrels_lines(judged.relevance())
             except ValueError as exc:
                 fail(f"--qrels-out: {exc}")
-        rows: list[tuple[str, Weights]] = []
-        for text in weights or []:
-            rows.append((text, Weights.parse(text)))
+        rows: list[tuple[str, Weights]] = list(given)
         for pname in profile or []:
             w, _, _ = searcher.resolve_weights(profile=pname)
             rows.append((f"profile:{pname}", w))
-        if grid is not None:
-            try:
-                rows += [(str(w), w) for w in simplex_grid(grid)]
-            except ValueError as exc:
-                fail(f"--grid: {exc}")
+        rows += grid_rows
         if not rows:
             w, pname, _ = searcher.resolve_weights()
             rows.append((f"profile:{pname}" if pname else "default", w))
@@ -225,10 +230,13 @@ def tune(
 
     if method not in ("contrastive", "grid"):
         fail(f"--method must be contrastive or grid, got {method!r}")
+    from qdrant_mm.evaluation.qrels import read_qrels
+
     parse_metric(metric)
+    parsed = read_qrels(qrels)  # checked before the models load
     mm, name = open_mm(collection)
     with mm:
-        searcher, judged, vectors = _load_qrels(mm, name, qrels, category_template)
+        searcher, judged, vectors = _load_qrels(mm, name, parsed, category_template)
         start, _, _ = searcher.resolve_weights()
         candidates = fetch_candidates(searcher, judged, vectors, depth)
         try:

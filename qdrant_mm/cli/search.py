@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from qdrant_mm.cli.common import CollectionOption, JsonOption, err, handles_errors, open_mm, out
+from qdrant_mm.cli.common import (
+    CollectionOption,
+    JsonOption,
+    err,
+    fail,
+    handles_errors,
+    open_mm,
+    out,
+)
 
 
 @handles_errors
@@ -55,6 +63,17 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search the catalog by text or photo with α/β/γ weights chosen now."""
+    from qdrant_mm.filters import parse_conditions
+    from qdrant_mm.weights import Weights
+
+    # every argument and file is checked before the models load
+    if weights is not None:
+        Weights.parse(weights)
+    if image is not None and not image.is_file():
+        fail(f"--image: no such file: {image}")
+    if query is None and image is None:
+        fail("give a text query or --image PATH")
+    parse_conditions(filter or [])
     mm, name = open_mm(collection)
     with mm:
         result = mm.searcher(name).search(
