@@ -91,4 +91,6 @@ class ProfileStore:
                 f" (it is stored under that name but says it is {profile.name!r}); set it again"
                 f" with `qdrant-mm weights set {name} A,B,C --collection {self.collection}`"
             )
+        if abs(sum(profile.weights.as_dict().values()) - 1.0) <= 1e-9:
+            return profile  # as stored: normalising again could move the last bits
         return profile.model_copy(update={"weights": weights})
