@@ -351,3 +351,12 @@ def test_bad_arguments_are_reported_before_any_model_loads(cli, shop, monkeypatc
         assert res.exit_code == 2, (args, res.output)
         assert words in res.output, (args, res.output)
         assert "Traceback" not in res.output
+
+
+def test_sync_records_the_catalog_folder_for_the_service(cli, shop, tmp_path):
+    from qdrant_mm.backends.edge import EdgeBackend
+    from qdrant_mm.image_sources import recorded_folders
+
+    assert cli("sync", str(shop / "catalog.jsonl"), "--json").exit_code == 0
+    with EdgeBackend(tmp_path / "data" / "edge") as store:
+        assert recorded_folders(store, "products") == [shop.resolve()]

@@ -801,3 +801,35 @@ def test_cli_serve_builds_the_app(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert seen["host"] == "0.0.0.0" and seen["port"] == 8123
     assert seen["app"].state.qdrant_mm.collection == "shop"
+
+
+# --- pictures by default: the catalog folders sync recorded -------------------------------------
+def test_images_come_from_the_recorded_catalog_folder_without_an_image_root(
+    synced,
+    collection_name,  # noqa: F811
+    bundle,
+    catalog,
+    caplog,
+):
+    from qdrant_mm.image_sources import record_catalog_folder
+
+    def serve(settings_root):
+        mm = QdrantMM(make_settings(collection_name, settings_root), backend=synced, models=bundle)
+        return TestClient(create_app(mm))
+
+    with caplog.at_level("INFO", logger="qdrant_mm.service"), serve(None) as client:
+        hits = client.post("/search", json={"query": "red shirt", "limit": 3}).json()["hits"]
+        assert hits and all(h["image_url"] is None for h in hits)
+        assert_error(client.get("/images/images/p0.png"), 404, "QDRANT_MM_IMAGE_ROOT")
+    assert "no sync has recorded a catalog folder" in caplog.text
+
+    record_catalog_folder(synced, collection_name, catalog.parent)  # what `qdrant-mm sync` does
+    caplog.clear()
+    with caplog.at_level("INFO", logger="qdrant_mm.service"), serve(None) as client:
+        hits = client.post("/search", json={"query": "red shirt", "limit": 3}).json()["hits"]
+        assert hits and all(h["image_url"] == "/images/" + h["payload"]["image"] for h in hits)
+        resp = client.get(hits[0]["image_url"])
+        assert resp.status_code == 200 and resp.headers["content-type"] == "image/png"
+        assert_error(client.get("/images/images/escape.png"), 403, "outside")
+        assert_error(client.get("/images/../secret"), (400, 404))
+    assert f"recorded by sync: {catalog.parent.resolve()}" in caplog.text

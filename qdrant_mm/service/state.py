@@ -22,11 +22,16 @@ from qdrant_mm.app import QdrantMM
 from qdrant_mm.backends.base import Backend
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import CollectionNotFoundError, QdrantMMError, QueryError
+from qdrant_mm.image_sources import recorded_folders
 from qdrant_mm.profiles import ProfileStore
 from qdrant_mm.search import Searcher
 from qdrant_mm.service.errors import PathScrubber
 
 log = logging.getLogger("qdrant_mm.service")
+
+
+#: Seconds the recorded image folders are cached (a sync of another catalog shows up after it).
+IMAGE_FOLDERS_TTL = 30.0
 
 
 class ServiceState:
@@ -42,7 +47,9 @@ class ServiceState:
         self._problem: str | None = ""  # why not ready ("" before the first check)
         self.load_seconds: float | None = None
         root = mm.settings.image_root
+        #: QDRANT_MM_IMAGE_ROOT; without it, the catalog folders sync recorded are used.
         self.image_root: Path | None = Path(root).expanduser().resolve() if root else None
+        self._recorded: tuple[float, list[Path]] | None = None  # (read at, folders)
         #: Takes server file paths out of messages sent to clients.
         self.scrub = PathScrubber.from_settings(mm.settings)
 
@@ -78,6 +85,7 @@ class ServiceState:
             log.warning("not ready: %s", problem)
         elif changed:
             log.info("ready: collection %r", self.collection)
+            log.info("%s", self.describe_image_source())
 
     def models(self) -> ModelBundle:
         with self._lock:
@@ -125,6 +133,38 @@ class ServiceState:
         return ProfileStore(self.backend(), self.collection)
 
     # --- images ---------------------------------------------------------------------------------
+    def image_folders(self) -> list[Path]:
+        """Where ``/images/...`` is served from: ``QDRANT_MM_IMAGE_ROOT`` when set, else the
+        catalog folders recorded by sync (re-read every :data:`IMAGE_FOLDERS_TTL` seconds, so
+        a sync of another catalog shows up without a restart); empty while storage is down."""
+        if self.image_root is not None:
+            return [self.image_root]
+        now = time.monotonic()
+        cached = self._recorded
+        if cached is not None and now - cached[0] < IMAGE_FOLDERS_TTL:
+            return cached[1]
+        try:
+            folders = recorded_folders(self.backend(), self.collection)
+        except QdrantMMError as exc:
+            log.warning("image folders unknown: %s", exc)
+            return cached[1] if cached else []
+        self._recorded = (now, folders)
+        return folders
+
+    def describe_image_source(self) -> str:
+        """One line for the start-up log: where product pictures come from."""
+        if self.image_root is not None:
+            return f"images: served from QDRANT_MM_IMAGE_ROOT ({self.image_root})"
+        folders = self.image_folders()
+        if folders:
+            return "images: served from the catalog folder(s) recorded by sync: " + ", ".join(
+                str(f) for f in folders
+            )
+        return (
+            "images: none to serve (QDRANT_MM_IMAGE_ROOT is not set and no sync has recorded a"
+            " catalog folder): result cards show no pictures, except for image URLs"
+        )
+
     def image_url(self, ref: Any) -> str | None:
         """URL of a product image for a browser: an http(s) URL as is (the browser loads it,
         never the service), a file under the image root as ``/images/<relative path>``."""
@@ -133,13 +173,19 @@ class ServiceState:
         ref = ref.strip()
         if ref.startswith(("http://", "https://")):
             return ref
-        if self.image_root is None:
+        folders = self.image_folders()
+        if not folders:
             return None
         p = Path(ref)
         if p.is_absolute():
-            try:
-                rel = p.resolve().relative_to(self.image_root)
-            except (ValueError, OSError):
+            rel = None
+            for folder in folders:
+                try:
+                    rel = p.resolve().relative_to(folder)
+                    break
+                except (ValueError, OSError):
+                    continue
+            if rel is None:
                 return None
             parts = rel.parts
         else:

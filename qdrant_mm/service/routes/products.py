@@ -3,7 +3,7 @@ image from ``QDRANT_MM_IMAGE_ROOT``, never from anywhere else)."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
@@ -45,18 +45,43 @@ def get_product(product_id: str, state: StateDep, searcher: ReadySearcherDep) ->
     )
 
 
+def _find_image(folders: list[Path], rel: PurePosixPath, path: str) -> Path:
+    """The first file ``rel`` names inside one of ``folders`` (after resolving symlinks: a
+    path that leads outside its folder is refused)."""
+    outside = False
+    for root in folders:
+        try:
+            target = (root / rel).resolve(strict=True)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except (OSError, RuntimeError):  # symlink loop, permission
+            raise ServiceError(404, f"cannot read image {path!r}") from None
+        if not target.is_relative_to(root):
+            outside = True
+            continue
+        if target.is_file():
+            return target
+    if outside:
+        raise ServiceError(403, f"refused image path {path!r}: it leads outside the image folder")
+    raise ServiceError(404, f"no image {path!r}")
+
+
 @router.get(
     "/images/{path:path}",
     response_class=FileResponse,
     responses={404: {"model": ErrorOut}, 400: {"model": ErrorOut}},
 )
 def get_image(path: str, state: StateDep) -> FileResponse:
-    """A product image from the image folder (``QDRANT_MM_IMAGE_ROOT``).
+    """A product image from the image folder (``QDRANT_MM_IMAGE_ROOT``, else the catalog
+    folders recorded by sync).
 
     Messages name the path as requested (relative to the folder), never the server's folder."""
-    root = state.image_root
-    if root is None:
-        raise ServiceError(404, "no image folder configured: set QDRANT_MM_IMAGE_ROOT")
+    folders = state.image_folders()
+    if not folders:
+        raise ServiceError(
+            404,
+            "no image folder: set QDRANT_MM_IMAGE_ROOT, or sync a catalog whose images are files",
+        )
     if not path or "\x00" in path or "\\" in path:
         raise ServiceError(400, f"invalid image path {path!r}")
     rel = PurePosixPath(path)
@@ -64,16 +89,7 @@ def get_image(path: str, state: StateDep) -> FileResponse:
         raise ServiceError(
             400, f"invalid image path {path!r}: give a path relative to the image folder"
         )
-    try:
-        target = (root / rel).resolve(strict=True)
-    except (FileNotFoundError, NotADirectoryError):
-        raise ServiceError(404, f"no image {path!r}") from None
-    except (OSError, RuntimeError):  # symlink loop, permission
-        raise ServiceError(404, f"cannot read image {path!r}") from None
-    if not target.is_relative_to(root):
-        raise ServiceError(403, f"refused image path {path!r}: it leads outside the image folder")
-    if not target.is_file():
-        raise ServiceError(404, f"no image {path!r}")
+    target = _find_image(folders, rel, path)
     media_type = IMAGE_TYPES.get(target.suffix.lower())
     if media_type is None:
         raise ServiceError(
