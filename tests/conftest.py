@@ -16,6 +16,7 @@ for _var in [v for v in os.environ if v.startswith("QDRANT_MM_")]:
     del os.environ[_var]
 
 import contextlib  # noqa: E402
+import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -90,3 +91,35 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.allow_hosts(sorted(hosts)))
+
+
+# --- the command line on the example shop ---------------------------------------------------------
+EXAMPLE_SHOP = Path(__file__).resolve().parents[1] / "examples" / "shop"
+
+
+@pytest.fixture
+def shop(tmp_path) -> Path:
+    """A copy of examples/shop (catalog, images, qrels) to sync and change."""
+    dst = tmp_path / "shop"
+    shutil.copytree(EXAMPLE_SHOP, dst)
+    return dst
+
+
+@pytest.fixture
+def cli(tmp_path, tiny_model_settings, monkeypatch):
+    """``cli("sync", ...)``: the qdrant-mm command in-process (typer's CliRunner), with the tiny
+    models and an Edge store of the test's own."""
+    from typer.testing import CliRunner
+
+    from qdrant_mm.cli import app
+
+    for key, value in tiny_model_settings.items():
+        monkeypatch.setenv(f"QDRANT_MM_{key.upper()}", str(value))
+    monkeypatch.setenv("QDRANT_MM_BACKEND", "edge")
+    monkeypatch.setenv("QDRANT_MM_QDRANT_PATH", str(tmp_path / "data"))
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return run

@@ -16,7 +16,6 @@ from qdrant_mm.sync import Syncer
 from tests.backends import backend, collection_name  # noqa: F401
 from tests.fakes import fake_bundle
 from tests.helpers import product_rows, write_catalog
-from tests.test_cli import cli  # noqa: F401
 
 BOM = b"\xef\xbb\xbf"
 

@@ -3,36 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from qdrant_mm.cli import app
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shop"
-
-
-@pytest.fixture
-def shop(tmp_path) -> Path:
-    dst = tmp_path / "shop"
-    shutil.copytree(EXAMPLE, dst)
-    return dst
-
-
-@pytest.fixture
-def cli(tmp_path, tiny_model_settings, monkeypatch):
-    for key, value in tiny_model_settings.items():
-        monkeypatch.setenv(f"QDRANT_MM_{key.upper()}", str(value))
-    monkeypatch.setenv("QDRANT_MM_BACKEND", "edge")
-    monkeypatch.setenv("QDRANT_MM_QDRANT_PATH", str(tmp_path / "data"))
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    return run
 
 
 def test_sync_search_resync_via_cli(cli, shop):

@@ -5,39 +5,18 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
 import pytrec_eval
-from typer.testing import CliRunner
 
-from qdrant_mm.cli import app
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shop"
 MEASURES = {"P.1,2,5", "recall.1,2,5", "map_cut.1,2,5", "ndcg_cut.1,2,5", "recip_rank", "Rprec"}
 
 
 @pytest.fixture
-def cli(tmp_path, tiny_model_settings, monkeypatch):
-    for key, value in tiny_model_settings.items():
-        monkeypatch.setenv(f"QDRANT_MM_{key.upper()}", str(value))
-    monkeypatch.setenv("QDRANT_MM_BACKEND", "edge")
-    monkeypatch.setenv("QDRANT_MM_QDRANT_PATH", str(tmp_path / "data"))
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    return run
-
-
-@pytest.fixture
-def judged(tmp_path, cli) -> Path:
+def judged(tmp_path, cli, shop) -> Path:
     """The shop example synced, and qrels with binary, graded, category (R = 3 > K = 1, 2) and
     image queries."""
-    shop = tmp_path / "shop"
-    shutil.copytree(EXAMPLE, shop)
     res = cli("sync", str(shop / "catalog.jsonl"), "--json")
     assert res.exit_code == 0, res.output
     lines = [
