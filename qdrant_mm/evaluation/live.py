@@ -51,7 +51,7 @@ from qdrant_mm.evaluation.metrics import (
 )
 from qdrant_mm.evaluation.qrels import Qrels
 from qdrant_mm.evaluation.tuning import QueryCandidates
-from qdrant_mm.search import MAX_LIMIT, SearchHit, Searcher
+from qdrant_mm.search import MAX_LIMIT, Searcher, SearchHit
 from qdrant_mm.weights import CHANNELS, Weights
 
 #: Scores closer than this are treated as possibly tied (see the module docstring).
