@@ -361,6 +361,12 @@ def evaluate(
         typer.Option(help="Write the judgments as a TREC qrels file (qid 0 docid grade)"),
     ] = None,
     category_template: Annotated[str, typer.Option(help="Query text of a category")] = "{}",
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Draw --plot-metric over the weight simplex to this PNG (matplotlib)"),
+    ] = None,
+    plot_metric: Annotated[str | None, typer.Option(help="Default: ndcg@<largest K>")] = None,
+    plot_step: Annotated[float, typer.Option(help="Grid step of --plot (<= 0.05)")] = 0.05,
     collection: Annotated[str | None, typer.Option()] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -378,6 +384,12 @@ def evaluate(
     defs = check_definitions(definitions)
     _out_folder("--run-out", run_out)
     _out_folder("--qrels-out", qrels_out)
+    _out_folder("--plot", plot)
+    if plot is not None:
+        from qdrant_mm.evaluation.plot import check_plot
+
+        plot_metric = check_plot(plot_metric or f"ndcg@{max(ks)}", plot_step, defs)
+    written: list[str] = []
     mm, name = _open(collection)
     with mm:
         searcher, judged, vectors = _load_qrels(mm, name, qrels, category_template)
@@ -404,7 +416,12 @@ def evaluate(
         for ch in ("blip", "clip", "interrogator"):
             rows.append((f"{ch} only", Weights.from_mapping({ch: 1.0})))
         results = evaluate_weightings(searcher, judged, vectors, rows, ks, definitions=defs)
-    written: list[str] = []
+        if plot is not None:
+            from qdrant_mm.evaluation.plot import plot_evaluation
+
+            marks = [(r.label, r.weights) for r in results if not r.label.endswith(" only")]
+            args = (searcher, judged, vectors, plot, plot_metric, plot_step, ks, defs, marks)
+            written.append(f"plot {plot_metric} → {plot_evaluation(*args)}")
     try:
         if run_out is not None:
             # the best row; the first when none could be scored
@@ -599,6 +616,13 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     collection: Annotated[str | None, typer.Option(help="Collection (alias) to search")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    qrels: Annotated[
+        Path | None,
+        typer.Option(help="Labelled queries (JSONL, as for evaluate) for the page's live metrics"),
+    ] = None,
+    qrels_depth: Annotated[
+        int, typer.Option(min=10, max=1000, help="Candidates per channel and labelled query")
+    ] = 200,
 ) -> None:
     """Run the HTTP service: search API, weight profiles, images and the tuning page at /."""
     try:
@@ -607,9 +631,13 @@ def serve(
         from qdrant_mm.service.app import create_app
     except ImportError as exc:
         _fail(f"the service needs the 'service' extra: pip install 'qdrant-mm[service]' ({exc})")
+    from qdrant_mm.evaluation.qrels import read_qrels
+
+    judged = read_qrels(qrels) if qrels is not None else None  # a bad file stops the start
     mm, name = _open(collection)
     with mm:
-        uvicorn.run(create_app(mm, name), host=host, port=port, log_level=log_level)
+        app = create_app(mm, name, qrels=judged, qrels_depth=qrels_depth)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
 # --- demo-models -----------------------------------------------------------------------------

@@ -88,6 +88,34 @@ class LiveQuery:
         return float(self.floor @ w)
 
 
+def fetch_query(
+    searcher: Searcher,
+    qid: str,
+    qv: dict[str, np.ndarray],
+    rel: dict[str, int],
+    depth: int,
+    payloads: dict[str, dict[str, Any]] | None = None,
+    filter: Any = None,
+) -> LiveQuery:
+    """The candidates of one query: each channel's top ``depth`` products (within ``filter``)
+    with all three channel scores, and the channels' floors. ``payloads`` collects theirs."""
+    scores: dict[str, dict[str, float]] = {ch: {} for ch in CHANNELS}
+    floor = np.full(len(CHANNELS), -math.inf)
+    for c, ch in enumerate(CHANNELS):
+        one_hot = Weights.from_mapping({ch: 1.0})
+        hits = searcher.search_vectors(qv, one_hot, limit=depth, filter=filter)
+        for h in hits:
+            if payloads is not None:
+                payloads.setdefault(h.id, h.payload)
+            for other in CHANNELS:
+                scores[other][h.id] = float(h.scores[other])
+        if len(hits) >= depth:
+            floor[c] = min(float(h.scores[ch]) for h in hits)
+    cands = QueryCandidates.from_channel_scores(qid, scores, rel)
+    grades = np.array([rel.get(i, 0) for i in cands.ids], dtype=np.int64)
+    return LiveQuery(qid, qv, cands, grades, floor, depth)
+
+
 @dataclass
 class LiveResult:
     evaluation: Evaluation
@@ -127,19 +155,7 @@ class LiveEvaluator:
         return out
 
     def _fetch(self, qid: str, qv: dict[str, np.ndarray], rel: dict, depth: int) -> LiveQuery:
-        scores: dict[str, dict[str, float]] = {ch: {} for ch in CHANNELS}
-        floor = np.full(len(CHANNELS), -math.inf)
-        for c, ch in enumerate(CHANNELS):
-            hits = self.searcher.search_vectors(qv, Weights.from_mapping({ch: 1.0}), limit=depth)
-            for h in hits:
-                self.payloads.setdefault(h.id, h.payload)
-                for other in CHANNELS:
-                    scores[other][h.id] = float(h.scores[other])
-            if len(hits) >= depth:
-                floor[c] = min(float(h.scores[ch]) for h in hits)
-        cands = QueryCandidates.from_channel_scores(qid, scores, rel)
-        grades = np.array([rel.get(i, 0) for i in cands.ids], dtype=np.int64)
-        return LiveQuery(qid, qv, cands, grades, floor, depth)
+        return fetch_query(self.searcher, qid, qv, rel, depth, self.payloads)
 
     # --- ranking ------------------------------------------------------------------------------
     def _certified(
@@ -274,3 +290,22 @@ class LiveEvaluator:
                 )
             )
         return out, how
+
+    def grid(
+        self,
+        step: float,
+        metric: str,
+        ks: Sequence[int] = DEFAULT_KS,
+        *,
+        definitions: Definitions = DEFAULT_DEFINITIONS,
+    ) -> list[tuple[Weights, float]]:
+        """``metric`` (e.g. ``ndcg@10``) of every weighting of ``simplex_grid(step)``, as
+        ``evaluate --grid STEP --k ...`` computes it (``ks`` sets the depth ranked)."""
+        from qdrant_mm.evaluation.metrics import parse_metric
+        from qdrant_mm.evaluation.tuning import simplex_grid
+
+        m = str(parse_metric(metric, definitions))
+        return [
+            (w, self.evaluate(w, ks, definitions=definitions, metrics=[m]).evaluation.metrics[m])
+            for w in simplex_grid(step)
+        ]

@@ -25,6 +25,7 @@ from qdrant_mm.errors import CollectionNotFoundError, QdrantMMError, QueryError
 from qdrant_mm.profiles import ProfileStore
 from qdrant_mm.search import Searcher
 from qdrant_mm.service.errors import PathScrubber
+from qdrant_mm.service.workbench import Workbench
 
 log = logging.getLogger("qdrant_mm.service")
 
@@ -32,7 +33,7 @@ log = logging.getLogger("qdrant_mm.service")
 class ServiceState:
     """The facade, the collection and one searcher, shared by the requests of an app."""
 
-    def __init__(self, mm: QdrantMM, collection: str) -> None:
+    def __init__(self, mm: QdrantMM, collection: str, workbench: Workbench | None = None) -> None:
         self.mm = mm
         self.collection = collection
         self._lock = threading.Lock()
@@ -45,6 +46,8 @@ class ServiceState:
         self.image_root: Path | None = Path(root).expanduser().resolve() if root else None
         #: Takes server file paths out of messages sent to clients.
         self.scrub = PathScrubber.from_settings(mm.settings)
+        #: The labelled query set the page measures against (none until loaded).
+        self.workbench = workbench or Workbench()
 
     # --- start-up -------------------------------------------------------------------------------
     @property
