@@ -99,9 +99,8 @@ def plot_simplex(
     ax.set_aspect("equal")
     ax.axis("off")
     ax.legend(loc="upper center", fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.02))
-    ax.set_title(title or f"{metric} over the weight simplex (grid step {step:g})", fontsize=11)
-    if caption:
-        ax.text(0.5, 1.0, caption, transform=ax.transAxes, ha="center", fontsize=8, color="#555")
+    heading = title or f"{metric} over the weight simplex (grid step {step:g})"
+    ax.set_title(heading + (f"\n{caption}" if caption else ""), fontsize=11, pad=14)
     out = Path(path).expanduser()
     fig.savefig(out, bbox_inches="tight")
     plt.close(fig)
