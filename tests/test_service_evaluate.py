@@ -229,3 +229,24 @@ def test_no_set_loaded_is_400_with_the_way_out(tmp_path):
             assert resp.status_code == 400, path
             assert "qdrant-mm serve --qrels FILE" in resp.json()["error"]
         assert client.get("/evaluate/queries").json()["loaded"] is False
+
+
+def test_cli_serve_takes_a_qrels_file(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from qdrant_mm import cli
+
+    seen = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: seen.update(app=app))
+    monkeypatch.setenv("QDRANT_MM_BACKEND", "edge")
+    monkeypatch.setenv("QDRANT_MM_QDRANT_PATH", str(tmp_path / "data"))
+    good = tmp_path / "qrels.jsonl"
+    good.write_text("\n".join(qrels_lines(N)[2:]))
+    result = CliRunner().invoke(cli.app, ["serve", "--qrels", str(good), "--qrels-depth", "50"])
+    assert result.exit_code == 0, result.output
+    bench = seen["app"].state.qdrant_mm.workbench
+    assert len(bench.pending) == 8 and bench.depth == 50
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "x", "relevant": ["p1"]}\n{"query": "y"}\n')
+    result = CliRunner().invoke(cli.app, ["serve", "--qrels", str(bad)])
+    assert result.exit_code == 2 and "line 2: missing 'relevant'" in result.output

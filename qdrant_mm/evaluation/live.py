@@ -168,30 +168,35 @@ class LiveEvaluator:
         ``needs``: the ranks the metrics read at least (largest K, R)."""
         cands = q.candidates
         fused = cands.scores @ w
-        order = np.lexsort((cands._tie, -fused))
-        n = len(order)
+        n = len(fused)
         bound = q.bound(w)
-        top = order[:depth]
-        relevant = np.flatnonzero(q.grades[top] > 0)
-        first = int(relevant[0]) + 1 if len(relevant) else depth
-        need = min(depth, max(*needs, first))
-        if n < need:
-            if bound > -math.inf:
+        m = min(n, depth + 16)  # sort only the head; all of it if a tie run reaches its end
+        while True:
+            head = np.argpartition(-fused, m - 1)[:m] if m < n else np.arange(n)
+            order = head[np.lexsort((cands._tie[head], -fused[head]))]
+            top = order[:depth]
+            relevant = np.flatnonzero(q.grades[top] > 0)
+            first = int(relevant[0]) + 1 if len(relevant) else depth
+            need = min(depth, max(*needs, first))
+            if n < need:
+                if bound > -math.inf:
+                    return None, "bound"
+                need = n  # every product is a candidate
+            if need == 0:
+                return [], "ok"
+            values = fused[order]
+            if values[need - 1] <= bound + EPS:
                 return None, "bound"
-            need = n  # every product is a candidate
-        if need == 0:
-            return [], "ok"
-        values = fused[order]
-        if values[need - 1] <= bound + EPS:
-            return None, "bound"
-        # runs of near-ties (gaps <= EPS) that reach the ranks read must share one grade
-        close = (values[:-1] - values[1:]) <= EPS
+            # runs of near-ties (gaps <= EPS) that reach the ranks read must share one grade
+            close = (values[:-1] - values[1:]) <= EPS
+            i = need - 1
+            while i < m - 1 and close[i]:
+                i += 1
+            if i < m - 1 or m == n:
+                break
+            m = n
         grades = q.grades[order]
-        mixed = close & (grades[:-1] != grades[1:])
-        i = need - 1
-        while i < n - 1 and close[i]:
-            i += 1
-        if mixed[:i].any():
+        if (close[:i] & (grades[:i] != grades[1 : i + 1])).any():
             return None, "tie"
         return [cands.ids[j] for j in top], "ok"
 
