@@ -14,16 +14,16 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qdrant_mm.errors import QdrantMMError
 from qdrant_mm.evaluation.live import DEFAULT_DEPTH, LiveEvaluator, LiveQuery
 from qdrant_mm.evaluation.qrels import Qrels, QrelsError, parse_qrels
 from qdrant_mm.service.errors import ServiceError
 
-if TYPE_CHECKING:
-    from qdrant_mm.service.state import ServiceState
-
+#: The app's :class:`~qdrant_mm.service.state.ServiceState` (which holds the workbench, so this
+#: module cannot import it).
+ServiceState = Any
 log = logging.getLogger("qdrant_mm.service")
 
 #: Most queries an uploaded set may hold (each costs an embedding and three searches to load).
