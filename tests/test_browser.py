@@ -423,6 +423,7 @@ def test_live_metrics_follow_the_slider_and_equal_evaluate(live_service, browser
     import json
 
     driver = browser
+    _severe_console_errors(driver)  # drain what earlier tests logged (an expected 401)
     _open_page(driver, live_service)
     qrels = live_service.root / "qrels.jsonl"
     qrels.write_text("".join(json.dumps(q) + "\n" for q in QRELS))
