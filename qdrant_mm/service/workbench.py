@@ -48,6 +48,7 @@ class Workbench:
         """Counts the sets loaded, so caches know when the set changed."""
         self._lock = threading.Lock()
         self._recent: OrderedDict[tuple, LiveQuery] = OrderedDict()
+        self._loaded_from: Qrels | None = None
         self.cache: dict[tuple, Any] = {}
 
     def load(self, state: ServiceState, qrels: Qrels) -> LiveEvaluator:
@@ -56,6 +57,8 @@ class Workbench:
 
         searcher = state.ready_searcher()
         with self._lock:
+            if self.live is not None and self._loaded_from is qrels:
+                return self.live  # loaded meanwhile (the start-up thread and a request)
             try:
                 resolved = resolve_qrels(searcher, qrels)
             except QrelsError as exc:
@@ -64,6 +67,7 @@ class Workbench:
                 searcher, resolved, embed_queries(searcher, resolved), self.depth
             )
             self.live, self.pending, self.problem = live, None, None
+            self._loaded_from = qrels
             self.generation += 1
             self.cache.clear()
         log.info("loaded %d labelled queries from %s", len(qrels), qrels.source)
