@@ -45,6 +45,7 @@ pytestmark = pytest.mark.allow_hosts(["127.0.0.1", "::1"])
 
 KEY = "browser-test-key"
 SCREENSHOT_NAME = "service-screenshot.png"
+WORKBENCH_SCREENSHOT = "service-live-metrics.png"
 #: Where screenshots go: ``--screenshots DIR``, else a temporary folder (set once per session).
 screenshot_dir: Path | None = None
 WAIT = 20  # seconds for anything the page does
@@ -144,6 +145,15 @@ def write_pretty_catalog(root: Path) -> Path:
 
 
 # --- the live service ---------------------------------------------------------------------------
+class LiveURL(str):
+    """The service's base URL, with what it runs on (to compare the page with the library)."""
+
+    def __new__(cls, url: str, backend, models, root: Path):
+        self = super().__new__(cls, url)
+        self.backend, self.models, self.root = backend, models, root
+        return self
+
+
 @pytest.fixture(scope="module")
 def live_service(tmp_path_factory):
     reason = _skip_reason()
@@ -176,7 +186,7 @@ def live_service(tmp_path_factory):
             pytest.fail("the test service did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield LiveURL(f"http://127.0.0.1:{port}", backend, models, catalog.parent)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -368,3 +378,124 @@ def test_save_profile_from_the_page(live_service, browser):
     options = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#profile option")]
     assert any(o.startswith("text-only") and "0.00 / 0.00 / 1.00" in o for o in options)
     # console errors here are the expected 401 of the wrong key
+
+
+# --- live metrics of a labelled query set ---------------------------------------------------------
+QRELS = [
+    {"id": "sneaker", "query": "red canvas sneaker", "relevant": {"p01": 2, "p11": 1}},
+    {"id": "tote", "query": "blue leather tote", "relevant": ["p02", "p12", "p08"]},
+    {"id": "hat", "query": "a hat for the sun", "relevant": ["p10", "p03"]},
+    {"id": "boot", "query": "black leather boot", "relevant": {"p05": 2, "p09": 1}},
+    {"id": "shirts", "category": "shirts"},
+    {"id": "photo", "image": "images/p07.png", "relevant": ["p07"]},
+]
+
+
+def _shown_metrics(driver) -> tuple[str, dict[str, float]]:
+    """The weights the current row was computed for and its metrics, as the page holds them."""
+    return driver.execute_script(
+        """
+        const row = document.getElementById('wb-current');
+        if (!row) return null;
+        const cells = [...row.querySelectorAll('td[data-metric]')];
+        return [row.dataset.weights,
+                Object.fromEntries(cells.map(td => [td.dataset.metric, Number(td.dataset.value)]))];
+        """
+    )
+
+
+def _evaluate(live_service, qrels_path: Path, weights: str, k: int) -> dict[str, float]:
+    """What `qdrant-mm evaluate QRELS --weights W --k K --json` reports (its code path)."""
+    from qdrant_mm.evaluation.qrels import read_qrels
+    from qdrant_mm.evaluation.runner import embed_queries, evaluate_weightings, resolve_qrels
+    from qdrant_mm.search import Searcher
+    from qdrant_mm.weights import Weights
+
+    searcher = Searcher(live_service.backend, live_service.models, "products")
+    judged = resolve_qrels(searcher, read_qrels(qrels_path))
+    vectors = embed_queries(searcher, judged)
+    rows = [(weights, Weights.parse(weights))]
+    (row,) = evaluate_weightings(searcher, judged, vectors, rows, [k])
+    return row.evaluation.metrics
+
+
+def test_live_metrics_follow_the_slider_and_equal_evaluate(live_service, browser):
+    import json
+
+    driver = browser
+    _severe_console_errors(driver)  # drain what earlier tests logged (an expected 401)
+    _open_page(driver, live_service)
+    qrels = live_service.root / "qrels.jsonl"
+    qrels.write_text("".join(json.dumps(q) + "\n" for q in QRELS))
+    driver.find_element(By.ID, "qrels-file").send_keys(str(qrels))
+    _wait(
+        driver,
+        lambda d: "6 queries" in d.find_element(By.ID, "wb-source").text,
+        "the uploaded qrels were not loaded",
+    )
+    first = _wait(driver, _shown_metrics, "no metrics shown for the current weights")
+    names = {"p@10", "r@10", "ndcg@10", "mrr", "map@10"}
+    assert set(first[1]) == names
+    want = _evaluate(live_service, qrels, first[0], 10)
+    assert {m: want[m] for m in names} == first[1]
+
+    # move β with the keyboard: the metrics follow, and still equal evaluate's
+    clip = driver.find_element(By.ID, "w-clip")
+    for _ in range(25):
+        clip.send_keys(Keys.ARROW_RIGHT)
+    moved = _wait(
+        driver,
+        lambda d: (m := _shown_metrics(d)) and m[0] != first[0] and _weights(d)[1] >= 0.6 and m,
+        "the metrics did not refresh after moving the slider",
+    )
+    time.sleep(0.5)  # let the last debounced refresh land
+    moved = _shown_metrics(driver)
+    want = _evaluate(live_service, qrels, moved[0], 10)
+    assert {m: want[m] for m in names} == moved[1]
+
+    # the saved profile's row and each model alone are there too
+    labels = [
+        r.text.split("\n")[0] for r in driver.find_elements(By.CSS_SELECTOR, "#wb-table tbody tr")
+    ]
+    assert len(labels) == 5 and labels[0].startswith("current")
+
+    # the simplex: every weighting of the 0.05 grid, the current weights marked
+    _wait(
+        driver,
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#simplex .cell")) == 231,
+        "the simplex heatmap was not drawn",
+    )
+    assert driver.find_element(By.ID, "mark-current").get_attribute("visibility") == "visible"
+
+    # a query that changed against the saved profile: click it, its ranking fills the grid
+    changed = driver.find_elements(By.CSS_SELECTOR, "#wb-changes li[data-qid]")
+    assert changed, "moving β by 0.25 changed no query's nDCG@10"
+    if changed:
+        qid = changed[0].get_attribute("data-qid")
+        changed[0].click()
+        _wait(
+            driver,
+            lambda d: f"labelled query {qid}" in d.find_element(By.ID, "status").text,
+            "clicking a changed query did not show its results",
+        )
+        _wait(driver, lambda d: _cards(d), "no results for the labelled query")
+        sens = _wait(
+            driver,
+            lambda d: (e := d.find_element(By.ID, "sens-blip")).is_displayed() and e.text,
+            "no sensitivity shown for the labelled query",
+        )
+        assert sens.startswith("top-10 order holds for α")
+
+    # learned weights: a table of held-out metrics against the current weights
+    driver.find_element(By.ID, "tune-btn").click()
+    _wait(
+        driver,
+        lambda d: d.find_element(By.ID, "tune-out").is_displayed(),
+        "tuning showed no result",
+    )
+    rows = driver.find_elements(By.CSS_SELECTOR, "#tune-out tbody tr")
+    assert [r.text.split(" ")[0] for r in rows][:1] == ["current"] and len(rows) == 5
+    assert screenshot_dir is not None
+    driver.execute_script("window.scrollTo(0, 0)")
+    assert driver.save_screenshot(str(screenshot_dir / WORKBENCH_SCREENSHOT))
+    assert not _severe_console_errors(driver)

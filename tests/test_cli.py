@@ -332,3 +332,33 @@ def test_sync_records_the_catalog_folder_for_the_service(cli, shop, tmp_path):
     assert cli("sync", str(shop / "catalog.jsonl"), "--json").exit_code == 0
     with EdgeBackend(tmp_path / "data" / "edge") as store:
         assert recorded_folders(store, "products") == [shop.resolve()]
+
+
+def test_evaluate_plot_draws_the_simplex(cli, shop, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    cli("sync", str(shop / "catalog.jsonl"), "--json")
+    out = tmp_path / "simplex.png"
+    qrels = str(shop / "qrels.jsonl")
+    res = cli("evaluate", qrels, "--weights", "0.5,0.3,0.2", "--plot", str(out), "--k", "5")
+    assert res.exit_code == 0, res.output
+    assert "wrote plot ndcg@5" in res.output
+    with Image.open(out) as img:
+        assert img.format == "PNG" and img.width > 400
+    bad = cli("evaluate", qrels, "--plot", str(out), "--plot-step", "0.1")
+    assert bad.exit_code == 2 and "--plot-step must be in (0, 0.05]" in bad.output
+    # without matplotlib: a clear message, before any search
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    missing = cli("evaluate", qrels, "--plot", str(tmp_path / "x.png"))
+    assert missing.exit_code == 2
+    assert "pip install 'qdrant-mm[plot]'" in missing.output

@@ -95,6 +95,20 @@ def evaluate(
         str,
         typer.Option(metavar="TEXT", help="Query text of a category query; {} is the category"),
     ] = "{}",
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PNG",
+            help="Draw --plot-metric over the weight simplex to this PNG (extra 'plot')",
+        ),
+    ] = None,
+    plot_metric: Annotated[
+        str | None,
+        typer.Option(metavar="METRIC", help="Metric of --plot. Default: ndcg@<largest K>"),
+    ] = None,
+    plot_step: Annotated[
+        float, typer.Option(metavar="STEP", help="Grid step of --plot (<= 0.05)")
+    ] = 0.05,
     collection: CollectionOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -114,6 +128,12 @@ def evaluate(
     defs = check_definitions(definitions)
     _out_folder("--run-out", run_out)
     _out_folder("--qrels-out", qrels_out)
+    _out_folder("--plot", plot)
+    if plot is not None:
+        from qdrant_mm.evaluation.plot import check_plot
+
+        plot_metric = check_plot(plot_metric or f"ndcg@{max(ks)}", plot_step, defs)
+    written: list[str] = []
     given = [(text, Weights.parse(text)) for text in weights or []]
     grid_rows: list[tuple[str, Weights]] = []
     if grid is not None:
@@ -142,7 +162,12 @@ def evaluate(
         for ch in ("blip", "clip", "interrogator"):
             rows.append((f"{ch} only", Weights.from_mapping({ch: 1.0})))
         results = evaluate_weightings(searcher, judged, vectors, rows, ks, definitions=defs)
-    written: list[str] = []
+        if plot is not None:
+            from qdrant_mm.evaluation.plot import plot_evaluation
+
+            marks = [(r.label, r.weights) for r in results if not r.label.endswith(" only")]
+            args = (searcher, judged, vectors, plot, plot_metric, plot_step, ks, defs, marks)
+            written.append(f"plot {plot_metric} → {plot_evaluation(*args)}")
     try:
         if run_out is not None:
             # the best row; the first when none could be scored

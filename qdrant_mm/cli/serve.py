@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,6 +22,19 @@ def serve(
     log_level: Annotated[
         str, typer.Option(metavar="LEVEL", help="uvicorn log level (debug, info, warning, error)")
     ] = "info",
+    qrels: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="QRELS",
+            help="Labelled queries (JSONL, as for evaluate) for the page's live metrics",
+        ),
+    ] = None,
+    qrels_depth: Annotated[
+        int,
+        typer.Option(
+            min=10, max=1000, metavar="N", help="Candidates per channel and labelled query"
+        ),
+    ] = 200,
 ) -> None:
     """Run the HTTP service: search API, weight profiles, images and the tuning page at /.
 
@@ -34,6 +48,10 @@ def serve(
         from qdrant_mm.service.app import create_app
     except ImportError as exc:
         fail(f"the service needs the 'service' extra: pip install 'qdrant-mm[service]' ({exc})")
+    from qdrant_mm.evaluation.qrels import read_qrels
+
+    judged = read_qrels(qrels) if qrels is not None else None  # a bad file stops the start
     mm, name = open_mm(collection)
     with mm:
-        uvicorn.run(create_app(mm, name), host=host, port=port, log_level=log_level)
+        app = create_app(mm, name, qrels=judged, qrels_depth=qrels_depth)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -5,7 +5,7 @@ inject tiny models and an in-memory or Edge backend; ``qdrant-mm serve`` builds 
 settings. The parts: :mod:`.state` (what requests share: models, backend, searcher),
 :mod:`.deps` (route dependencies), :mod:`.routes` (one module per group, joined in :mod:`.api`),
 :mod:`.parsing` (request bodies and forms), :mod:`.errors` (error type → status),
-:mod:`.schemas` (JSON shapes).
+:mod:`.schemas` (JSON shapes), :mod:`.workbench` (the labelled query set of the live metrics).
 
 Start-up loads the models; Qdrant may be unreachable then: the service starts anyway, answers
 ``/healthz``, and ``/readyz`` says why it is not ready until Qdrant is back.
@@ -36,27 +36,42 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from qdrant_mm.app import QdrantMM
+from qdrant_mm.evaluation.live import DEFAULT_DEPTH
+from qdrant_mm.evaluation.qrels import Qrels
 from qdrant_mm.service.api import api_router
 from qdrant_mm.service.errors import ServiceError, install_error_handlers
 from qdrant_mm.service.routes.page import STATIC_DIR
 from qdrant_mm.service.schemas import ErrorOut, ProfileBody, SearchRequest, SearchResponse
 from qdrant_mm.service.state import ServiceState
+from qdrant_mm.service.workbench import Workbench
 
 
-def create_app(mm: QdrantMM, collection: str | None = None) -> FastAPI:
+def create_app(
+    mm: QdrantMM,
+    collection: str | None = None,
+    *,
+    qrels: Qrels | None = None,
+    qrels_depth: int = DEFAULT_DEPTH,
+) -> FastAPI:
     """The service around ``mm``; searches ``collection`` (default: the settings' collection).
+    ``qrels``: a labelled query set for the page's live metrics, loaded (queries embedded,
+    ``qrels_depth`` candidates per channel fetched) once the storage is ready.
 
     The lifespan loads the models (where no lifespan runs, the first request does) and starts
     a check of the storage that does not delay the start; the backend is opened by that check
     or on first use, and tried again while it cannot be. The caller owns ``mm`` and closes it.
     """
-    state = ServiceState(mm, collection or mm.settings.collection)
+    state = ServiceState(mm, collection or mm.settings.collection, Workbench(qrels, qrels_depth))
+
+    def check_and_load() -> None:
+        if state.check_storage():
+            state.workbench.load_pending(state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await run_in_threadpool(state.models)  # fatal if the models cannot be loaded
         # Qdrant may not answer for a while (or at all): check it without delaying the start
-        check = threading.Thread(target=state.check_storage, name="qdrant-mm storage check")
+        check = threading.Thread(target=check_and_load, name="qdrant-mm storage check")
         check.start()
         yield
         await run_in_threadpool(check.join)

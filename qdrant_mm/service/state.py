@@ -26,6 +26,7 @@ from qdrant_mm.image_sources import recorded_folders
 from qdrant_mm.profiles import ProfileStore
 from qdrant_mm.search import Searcher
 from qdrant_mm.service.errors import PathScrubber
+from qdrant_mm.service.workbench import Workbench
 
 log = logging.getLogger("qdrant_mm.service")
 
@@ -37,7 +38,7 @@ IMAGE_FOLDERS_TTL = 30.0
 class ServiceState:
     """The facade, the collection and one searcher, shared by the requests of an app."""
 
-    def __init__(self, mm: QdrantMM, collection: str) -> None:
+    def __init__(self, mm: QdrantMM, collection: str, workbench: Workbench | None = None) -> None:
         self.mm = mm
         self.collection = collection
         self._lock = threading.Lock()
@@ -52,6 +53,8 @@ class ServiceState:
         self._recorded: tuple[float, list[Path]] | None = None  # (read at, folders)
         #: Takes server file paths out of messages sent to clients.
         self.scrub = PathScrubber.from_settings(mm.settings)
+        #: The labelled query set the page measures against (none until loaded).
+        self.workbench = workbench or Workbench()
 
     # --- start-up -------------------------------------------------------------------------------
     @property

@@ -19,7 +19,20 @@
     timer: null,
     lastKey: null, // what the previous ranking was for (query / image / filter)
     prevRanks: new Map(),
+    qrelsQuery: null, // a query of the loaded labelled set shown in the grid: {id, text}
+    listeners: [], // called with the weights and the query after every change (workbench.js)
   };
+
+  function notify() {
+    const w = { ...state.weights };
+    for (const fn of state.listeners) fn(w, currentQuery());
+  }
+
+  function currentQuery() {
+    if (state.qrelsQuery) return { qid: state.qrelsQuery.id };
+    const q = $("q").value.trim();
+    return q && !state.imageFile ? { q, filter: $("filter").value.trim() } : null;
+  }
 
   // --- weights on the simplex -------------------------------------------------------------
   function setWeight(channel, value) {
@@ -46,6 +59,7 @@
       $(`w-${c}-value`).textContent = state.weights[c].toFixed(2);
     }
     updateProfileNote();
+    notify();
   }
 
   function weightsParam() {
@@ -97,13 +111,14 @@
 
   function rankingKey() {
     const img = state.imageFile ? `${state.imageFile.name}:${state.imageFile.size}` : "";
-    return JSON.stringify([$("q").value.trim(), img, $("filter").value.trim(), $("limit").value]);
+    const labelled = state.qrelsQuery ? state.qrelsQuery.id : "";
+    return JSON.stringify([$("q").value.trim(), img, $("filter").value.trim(), $("limit").value, labelled]);
   }
 
   async function search() {
     clearTimeout(state.timer);
     const query = $("q").value.trim();
-    if (!query && !state.imageFile) {
+    if (!query && !state.imageFile && !state.qrelsQuery) {
       showStatus("Type a query or choose a photo.");
       $("results").replaceChildren();
       return;
@@ -117,7 +132,12 @@
     const calibrate = $("calibrate").checked;
 
     let req;
-    if (state.imageFile) {
+    if (state.qrelsQuery) {
+      const params = new URLSearchParams({ weights: weightsParam(), limit });
+      req = fetch(`/evaluate/queries/${encodeURIComponent(state.qrelsQuery.id)}?${params}`, {
+        signal: controller.signal,
+      });
+    } else if (state.imageFile) {
       const form = new FormData();
       form.append("image", state.imageFile);
       form.append("weights", weightsParam());
@@ -154,6 +174,15 @@
     state.prevRanks = new Map(data.hits.map((h, i) => [h.id, i]));
     const w = data.weights;
     const rtt = Math.round(performance.now() - started);
+    if (state.qrelsQuery) {
+      const found = data.hits.filter((h) => h.grade > 0).length;
+      showStatus(
+        `labelled query ${state.qrelsQuery.id} “${state.qrelsQuery.text}”: ${found} of ` +
+          `${data.relevant} relevant products in the top ${data.hits.length} · weights ` +
+          `${w.blip.toFixed(2)} / ${w.clip.toFixed(2)} / ${w.interrogator.toFixed(2)} · ${rtt} ms`
+      );
+      return;
+    }
     showStatus(
       `${data.hits.length} results · weights ${w.blip.toFixed(2)} / ${w.clip.toFixed(2)} / ` +
         `${w.interrogator.toFixed(2)}${data.calibrated ? " · calibrated" : ""} · ` +
@@ -186,6 +215,11 @@
         img.remove();
       }
       card.querySelector(".rank").textContent = `#${offset + i + 1}`;
+      if (hit.grade > 0) {
+        const grade = card.querySelector(".grade");
+        grade.textContent = `relevant · ${hit.grade}`;
+        card.classList.add("relevant");
+      }
       const move = card.querySelector(".move");
       if (previous) {
         const before = previous.get(hit.id);
@@ -302,6 +336,7 @@
         btn.title = "Profile changes are disabled: set QDRANT_MM_API_KEY on the service";
       }
       await loadProfiles(info.default_profile || "");
+      notify();
     } catch (err) {
       showError(`cannot load /info: ${err.message}`);
     }
@@ -330,8 +365,10 @@
     }
     $("query-form").addEventListener("submit", (e) => {
       e.preventDefault();
+      state.qrelsQuery = null;
       if ($("q").value.trim() && state.imageFile) clearImage(false);
       search();
+      notify();
     });
     $("image").addEventListener("change", (e) => {
       const file = e.target.files[0];
@@ -341,6 +378,7 @@
         return;
       }
       state.imageFile = file;
+      state.qrelsQuery = null;
       $("q").value = "";
       $("image-name").textContent = file.name;
       $("image-clear").hidden = false;
@@ -349,9 +387,13 @@
       preview.src = URL.createObjectURL(file);
       preview.hidden = false;
       search();
+      notify();
     });
     $("image-clear").addEventListener("click", () => clearImage(true));
-    $("filter").addEventListener("change", search);
+    $("filter").addEventListener("change", () => {
+      search();
+      notify();
+    });
     $("filter").addEventListener("keydown", (e) => {
       if (e.key === "Enter") search();
     });
@@ -371,6 +413,7 @@
       }
       updateProfileNote();
       search();
+      notify();
     });
     $("save-profile").addEventListener("click", openSaveDialog);
     $("save-form").addEventListener("submit", saveProfile);
@@ -388,6 +431,29 @@
     preview.hidden = true;
     if (rerun) search();
   }
+
+  // What workbench.js (live metrics, simplex, tuning, sensitivity) uses of this page.
+  window.qdrantMM = {
+    weights: () => ({ ...state.weights }),
+    setWeights: (w) => {
+      setAllWeights(w);
+      $("profile").value = "";
+      updateProfileNote();
+      scheduleSearch();
+    },
+    savedWeights: () => selectedProfile() || { ...state.defaults, name: null },
+    onChange: (fn) => state.listeners.push(fn),
+    showLabelledQuery: (id, text) => {
+      state.qrelsQuery = { id, text };
+      clearImage(false);
+      $("q").value = "";
+      search();
+      notify();
+    },
+    labelledQuery: () => state.qrelsQuery,
+    query: () => currentQuery(),
+    loadProfiles,
+  };
 
   document.addEventListener("DOMContentLoaded", async () => {
     wire();
