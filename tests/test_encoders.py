@@ -423,11 +423,22 @@ def test_product_vocabulary_lists() -> None:
 
 
 def test_art_vocabulary_is_the_packages() -> None:
+    from clip_interrogator import Config, load_list
+
     vocab = art_vocabulary()
-    sizes = {t.name: len(t.terms) for t in vocab.lists}
-    assert set(sizes) == {"artists", "flavors", "mediums", "movements"}
-    assert sizes["flavors"] > 10_000
-    assert all(t.startswith(("by ", "inspired by ")) for t in vocab.lists[1].terms)
+    lists = {t.name: t.terms for t in vocab.lists}
+    assert list(lists) == ["artists", "flavors", "mediums", "movements", "trendings"]
+    for name in ("flavors", "mediums", "movements"):  # every line, as load_list reads it
+        assert list(lists[name]) == load_list(Config.data_path, f"{name}.txt")
+    flavors = lists["flavors"]
+    assert any(t.startswith("#") for t in flavors) and "" in flavors
+    assert len(set(flavors)) < len(flavors)  # repeated lines are kept too
+    artists = load_list(Config.data_path, "artists.txt")
+    assert list(lists["artists"]) == [f"by {a}" for a in artists] + [
+        f"inspired by {a}" for a in artists
+    ]
+    assert len(lists["trendings"]) == 4 * 18
+    assert vocab.vocab_id.startswith("art#")
 
 
 def _write_lists(folder: Path, lists: dict[str, list[str]]) -> Path:
@@ -437,31 +448,93 @@ def _write_lists(folder: Path, lists: dict[str, list[str]]) -> Path:
     return folder
 
 
-def test_art_vocabulary_fast_mode(tiny_bundle: Any, tmp_path: Path) -> None:
-    data = _write_lists(
-        tmp_path / "art",
-        {
-            "artists": ["Ann Painter", "Bob Sculptor"],
-            "flavors": ["highly detailed", "soft light", "sharp focus", "octane render"],
-            "mediums": ["an oil painting", "a photograph"],
-            "movements": ["impressionism", "cubism"],
-        },
+@pytest.fixture(scope="module")
+def art_pair(tiny_model_settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory):
+    """clip-interrogator's own ``Interrogator`` on the tiny fp32 CLIP and caption models, and a
+    factory of our art describers on the same models.
+
+    Nothing is downloaded or loaded by the package: the models are handed to its ``Config``,
+    its tokenizer lookup returns the tiny CLIP's tokenizer and its cache download is refused.
+    The package computes its tables (with its full lists) and saves them; our describers read
+    those files, which they can only do if their lists, table names and label hashes are the
+    package's.
+    """
+    import clip_interrogator.clip_interrogator as ci_module
+    from clip_interrogator import Config, Interrogator
+    from transformers import BlipForConditionalGeneration
+
+    from qdrant_mm.encoders.blip import load_pretrained_blip
+
+    s = tiny_model_settings
+    clip = load_clip(s["clip_model"], s["clip_pretrained"], "cpu", cpu_precision="fp32")
+    caption_model, processor, _ = load_pretrained_blip(
+        BlipForConditionalGeneration, s["caption_model"], clip.device, setting="x", what="x"
     )
-    vocab = art_vocabulary(data)
-    describer = InterrogatorDescriber(
-        tiny_bundle.clip,
-        tiny_bundle.describer.caption_model,
-        tiny_bundle.describer.caption_processor,
-        caption_id="tiny",
-        vocabulary=vocab,
-    )
-    images = sample_images(2)
+    cache = tmp_path_factory.mktemp("ci_cache")
+
+    def ours(mode: str) -> InterrogatorDescriber:
+        return InterrogatorDescriber(
+            clip,
+            caption_model,
+            processor,
+            caption_id="tiny",
+            vocabulary=art_vocabulary(),
+            mode=mode,
+            caption_max_length=8,
+            cache_dir=cache,
+        )
+
+    def no_download(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("clip-interrogator tried to download")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ci_module, "_download_file", no_download)
+        mp.setattr(open_clip, "get_tokenizer", lambda *a, **k: clip.tokenizer)
+        config = Config(
+            caption_model_name="blip-base",  # with caption_model given: only names its kind
+            caption_max_length=8,
+            # file names of the cache, as ours: the package reads "<name>/<tag>"
+            clip_model_name=ours("fast").interrogator.config.clip_model_name.replace("_", "/", 1),
+            cache_path=str(cache),
+            download_cache=False,
+            device="cpu",
+            quiet=True,
+        )
+        config.caption_model, config.caption_processor = caption_model, processor
+        config.clip_model, config.clip_preprocess = clip.model, clip.preprocess
+        reference = Interrogator(config)
+        yield reference, ours
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*autocast.*:FutureWarning")
+@pytest.mark.filterwarnings("ignore:.*CUDA is not available.*:UserWarning")
+@pytest.mark.parametrize("mode", ["classic", "fast", "best"])
+def test_art_vocabulary_is_clip_interrogators_output(art_pair: Any, mode: str, monkeypatch) -> None:
+    reference, ours = art_pair
+    describer = ours(mode)
+    encode_text = _count(monkeypatch, describer.clip.model, "encode_text")
+    describer.tables()
+    assert encode_text[0] == 0  # the package's table files, read back: same lists and names
+    for name in ("artists", "flavors", "mediums", "movements", "trendings"):
+        assert getattr(describer.interrogator, name).labels == getattr(reference, name).labels
+    images = sample_images(3 if mode != "best" else 2)
+    if mode == "best":  # a shorter flavor chain on both sides, to keep the test short
+        for ci in (reference, describer.interrogator):
+            monkeypatch.setattr(ci.config, "flavor_intermediate_count", 256)
+    got = describer.describe(images)
+    if mode == "classic":
+        want = [reference.interrogate_classic(img) for img in images]
+    elif mode == "fast":
+        want = [reference.interrogate_fast(img) for img in images]
+    else:
+        want = [reference.interrogate(img) for img in images]
+    assert got == want
     captions = describer.captions(images)
-    for caption, text in zip(captions, describer.describe(images), strict=True):
-        terms = split_description(text, caption)
-        assert set(terms) <= all_terms(vocab)
-        assert len(terms) == vocab.size  # fast: top max_flavors (32) over all lists merged
-    assert "vocab=art#" in describer.model_id
+    assert all(text.startswith(caption) for text, caption in zip(got, captions, strict=True))
+    assert len(set(got)) == len(got)  # the images' own descriptions
+    if mode == "classic":  # caption, medium artist, trending, movement, three flavors
+        assert all(len(t.split(", ")) >= 5 for t in got)
 
 
 @pytest.mark.parametrize("mode", ["classic", "best"])
