@@ -42,18 +42,11 @@ PLOT = ROOT / "docs" / "img" / "ingest_stages.png"
 
 def base_settings(device: str, cpu_precision: str = "auto"):
     from qdrant_mm.settings import Settings
-    from qdrant_mm.testing.random_models import build_base
+    from qdrant_mm.testing.random_models import build_or_reuse
 
-    marker = MODELS / "settings.json"
-    if not marker.exists():
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps(build_base(MODELS)))
-    return Settings(
-        _env_file=None,
-        device=device,
-        cpu_precision=cpu_precision,
-        **json.loads(marker.read_text()),
-    )
+    # rebuilt when the recipe changed (models built before the vision-init fix are not reused)
+    models, _ = build_or_reuse(MODELS, "base")
+    return Settings(_env_file=None, device=device, cpu_precision=cpu_precision, **models)
 
 
 def make_catalog(folder: Path, n: int, size: int = 512) -> Path:
