@@ -115,7 +115,7 @@ class SharedInterrogator(Interrogator):
 class _Table:
     name: str
     labels: tuple[str, ...]
-    embeds: np.ndarray  # (m, d) float32, unit rows
+    embeds: np.ndarray  # (m, d) unit rows (art: fp16-rounded, as the package keeps them)
 
 
 @contextmanager
