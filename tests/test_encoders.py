@@ -15,11 +15,12 @@ import torch
 from PIL import Image
 
 from qdrant_mm.encoders import devices
-from qdrant_mm.encoders.base import Describer, Encoder, TextEncoder
+from qdrant_mm.encoders.base import Describer, Encoder, TextEncoder, l2_normalize
 from qdrant_mm.encoders.blip import BlipEncoder, load_blip
 from qdrant_mm.encoders.clip import ClipEncoder, load_clip
 from qdrant_mm.encoders.devices import compute_dtype, model_dtype, resolve_device
 from qdrant_mm.encoders.interrogator import InterrogatorDescriber, load_interrogator
+from qdrant_mm.encoders.text_window import MAX_TEXT_CHARS, head_for_window
 from qdrant_mm.encoders.vocabulary import (
     Vocabulary,
     art_vocabulary,
@@ -180,6 +181,113 @@ def test_very_long_text_is_truncated(tiny_bundle: Any, channel: str) -> None:
     np.testing.assert_allclose(x[0], x[1], atol=1e-5)  # both cut at the context length
 
 
+# --- truncation by tokens: what the tokenizer keeps of the whole text ----------------------------
+
+URL = "https://shop.example.com/p?ref=" + "a" * 2469  # 2,500 characters, one "word"
+LONG_TEXTS = {
+    "long word": "x" * 1200 + " red shirt",
+    "space run": " " * 3000 + "red shirt",
+    "whitespace mix": "\n\t \r" * 800 + "red shirt",
+    "long url": URL + " red shirt",
+    "huge": "red cotton shirt " * 20_000,
+}
+
+
+def blip_reference(enc: BlipEncoder, text: str) -> np.ndarray:
+    """BLIP's text embedding of the whole ``text`` as its tokenizer truncates it."""
+    tokens = enc.processor.tokenizer(
+        [text], truncation=True, max_length=enc.max_text_tokens, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        hidden = enc.model.text_encoder(**tokens).last_hidden_state
+        return l2_normalize(enc.model.text_proj(hidden[:, 0, :]).float().numpy())[0]
+
+
+def clip_reference(enc: ClipEncoder, text: str) -> np.ndarray:
+    """open_clip's own text embedding of the whole ``text`` (its tokenizer truncates it)."""
+    with torch.inference_mode():
+        return l2_normalize(enc.model.encode_text(enc.tokenizer([text])).float().numpy())[0]
+
+
+@pytest.fixture(scope="module")
+def fp32_towers(tiny_model_settings: dict[str, Any]) -> dict[str, Any]:
+    """The tiny BLIP and CLIP in fp32, so that the references compare bit for bit."""
+    s = tiny_model_settings
+    return {
+        "blip": load_blip(s["blip_model"], "cpu", cpu_precision="fp32"),
+        "clip": load_clip(s["clip_model"], s["clip_pretrained"], "cpu", cpu_precision="fp32"),
+    }
+
+
+@pytest.mark.parametrize("name", list(LONG_TEXTS))
+@pytest.mark.parametrize("channel", ["blip", "clip"])
+def test_text_is_truncated_by_tokens_not_characters(
+    fp32_towers: dict[str, Any], channel: str, name: str
+) -> None:
+    enc = fp32_towers[channel]
+    reference = blip_reference if channel == "blip" else clip_reference
+    text = LONG_TEXTS[name]
+    got = enc.encode_texts([text, "red shirt"])
+    np.testing.assert_allclose(got[0], reference(enc, text), atol=2e-6)
+    if name == "huge":
+        return
+    without = reference(enc, text.removesuffix("red shirt"))
+    # The words after the long run count wherever the tokenizer has room for them: for BLIP
+    # (a word over 100 characters is one [UNK] token) in every case, for CLIP after whitespace.
+    if channel == "blip" or "space" in name or "whitespace" in name:
+        assert float(got[0] @ without) < 0.9999, "the words after the long run were dropped"
+    if "space" in name or "whitespace" in name:  # whitespace costs no token
+        np.testing.assert_allclose(got[0], got[1], atol=2e-6)
+
+
+def test_blip_keeps_red_shirt_after_1200_characters(fp32_towers: dict[str, Any]) -> None:
+    enc = fp32_towers["blip"]
+    seen: list[list[int]] = []
+    tokenizer = enc.processor.tokenizer
+
+    class Spy:
+        def __call__(self, texts: Any, **kwargs: Any) -> Any:
+            out = tokenizer(texts, **kwargs)
+            if kwargs.get("return_tensors") == "pt":
+                seen.extend(out["input_ids"].tolist())
+            return out
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(tokenizer, name)
+
+    text = "x" * 1200 + " red shirt"
+    expected = tokenizer(text, truncation=True, max_length=enc.max_text_tokens)["input_ids"]
+    enc.processor.tokenizer = Spy()
+    try:
+        enc.encode_texts([text])
+    finally:
+        enc.processor.tokenizer = tokenizer
+    assert seen == [expected]
+    words = tokenizer.convert_ids_to_tokens(expected)
+    assert words[-3:] == ["red", "shirt", "[SEP]"]
+
+
+def test_head_for_window_matches_whole_text_tokens(fp32_towers: dict[str, Any]) -> None:
+    clip = fp32_towers["clip"]
+    texts = [
+        "red shirt",
+        "striped cotton shirt " * 50,
+        " " * 5000 + "red " * 100,
+        "a" * 70_000 + " red",  # past MAX_TEXT_CHARS: cut without the check
+        "word\t\n" * 3000,
+    ]
+    for text in texts:
+        head = clip.head(text)
+        assert text.startswith(head)
+        assert len(head) <= MAX_TEXT_CHARS
+        if len(text) <= MAX_TEXT_CHARS:
+            assert torch.equal(clip.tokenize([head]), clip.tokenize([text]))
+    assert len(clip.head("striped cotton shirt " * 50)) < len("striped cotton shirt " * 50)
+    assert head_for_window("a b c d", lambda h: True, start_chars=3) == "a b"
+    assert head_for_window("a    b", lambda h: False, start_chars=3) == "a    b"
+    assert head_for_window("abcdef", lambda h: True, start_chars=2, max_chars=4) == "abcd"
+
+
 # --- the interrogator ---------------------------------------------------------------------------
 
 
@@ -315,11 +423,22 @@ def test_product_vocabulary_lists() -> None:
 
 
 def test_art_vocabulary_is_the_packages() -> None:
+    from clip_interrogator import Config, load_list
+
     vocab = art_vocabulary()
-    sizes = {t.name: len(t.terms) for t in vocab.lists}
-    assert set(sizes) == {"artists", "flavors", "mediums", "movements"}
-    assert sizes["flavors"] > 10_000
-    assert all(t.startswith(("by ", "inspired by ")) for t in vocab.lists[1].terms)
+    lists = {t.name: t.terms for t in vocab.lists}
+    assert list(lists) == ["artists", "flavors", "mediums", "movements", "trendings"]
+    for name in ("flavors", "mediums", "movements"):  # every line, as load_list reads it
+        assert list(lists[name]) == load_list(Config.data_path, f"{name}.txt")
+    flavors = lists["flavors"]
+    assert any(t.startswith("#") for t in flavors) and "" in flavors
+    assert len(set(flavors)) < len(flavors)  # repeated lines are kept too
+    artists = load_list(Config.data_path, "artists.txt")
+    assert list(lists["artists"]) == [f"by {a}" for a in artists] + [
+        f"inspired by {a}" for a in artists
+    ]
+    assert len(lists["trendings"]) == 4 * 18
+    assert vocab.vocab_id.startswith("art#")
 
 
 def _write_lists(folder: Path, lists: dict[str, list[str]]) -> Path:
@@ -329,31 +448,93 @@ def _write_lists(folder: Path, lists: dict[str, list[str]]) -> Path:
     return folder
 
 
-def test_art_vocabulary_fast_mode(tiny_bundle: Any, tmp_path: Path) -> None:
-    data = _write_lists(
-        tmp_path / "art",
-        {
-            "artists": ["Ann Painter", "Bob Sculptor"],
-            "flavors": ["highly detailed", "soft light", "sharp focus", "octane render"],
-            "mediums": ["an oil painting", "a photograph"],
-            "movements": ["impressionism", "cubism"],
-        },
+@pytest.fixture(scope="module")
+def art_pair(tiny_model_settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory):
+    """clip-interrogator's own ``Interrogator`` on the tiny fp32 CLIP and caption models, and a
+    factory of our art describers on the same models.
+
+    Nothing is downloaded or loaded by the package: the models are handed to its ``Config``,
+    its tokenizer lookup returns the tiny CLIP's tokenizer and its cache download is refused.
+    The package computes its tables (with its full lists) and saves them; our describers read
+    those files, which they can only do if their lists, table names and label hashes are the
+    package's.
+    """
+    import clip_interrogator.clip_interrogator as ci_module
+    from clip_interrogator import Config, Interrogator
+    from transformers import BlipForConditionalGeneration
+
+    from qdrant_mm.encoders.blip import load_pretrained_blip
+
+    s = tiny_model_settings
+    clip = load_clip(s["clip_model"], s["clip_pretrained"], "cpu", cpu_precision="fp32")
+    caption_model, processor, _ = load_pretrained_blip(
+        BlipForConditionalGeneration, s["caption_model"], clip.device, setting="x", what="x"
     )
-    vocab = art_vocabulary(data)
-    describer = InterrogatorDescriber(
-        tiny_bundle.clip,
-        tiny_bundle.describer.caption_model,
-        tiny_bundle.describer.caption_processor,
-        caption_id="tiny",
-        vocabulary=vocab,
-    )
-    images = sample_images(2)
+    cache = tmp_path_factory.mktemp("ci_cache")
+
+    def ours(mode: str) -> InterrogatorDescriber:
+        return InterrogatorDescriber(
+            clip,
+            caption_model,
+            processor,
+            caption_id="tiny",
+            vocabulary=art_vocabulary(),
+            mode=mode,
+            caption_max_length=8,
+            cache_dir=cache,
+        )
+
+    def no_download(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("clip-interrogator tried to download")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ci_module, "_download_file", no_download)
+        mp.setattr(open_clip, "get_tokenizer", lambda *a, **k: clip.tokenizer)
+        config = Config(
+            caption_model_name="blip-base",  # with caption_model given: only names its kind
+            caption_max_length=8,
+            # file names of the cache, as ours: the package reads "<name>/<tag>"
+            clip_model_name=ours("fast").interrogator.config.clip_model_name.replace("_", "/", 1),
+            cache_path=str(cache),
+            download_cache=False,
+            device="cpu",
+            quiet=True,
+        )
+        config.caption_model, config.caption_processor = caption_model, processor
+        config.clip_model, config.clip_preprocess = clip.model, clip.preprocess
+        reference = Interrogator(config)
+        yield reference, ours
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*autocast.*:FutureWarning")
+@pytest.mark.filterwarnings("ignore:.*CUDA is not available.*:UserWarning")
+@pytest.mark.parametrize("mode", ["classic", "fast", "best"])
+def test_art_vocabulary_is_clip_interrogators_output(art_pair: Any, mode: str, monkeypatch) -> None:
+    reference, ours = art_pair
+    describer = ours(mode)
+    encode_text = _count(monkeypatch, describer.clip.model, "encode_text")
+    describer.tables()
+    assert encode_text[0] == 0  # the package's table files, read back: same lists and names
+    for name in ("artists", "flavors", "mediums", "movements", "trendings"):
+        assert getattr(describer.interrogator, name).labels == getattr(reference, name).labels
+    images = sample_images(3 if mode != "best" else 2)
+    if mode == "best":  # a shorter flavor chain on both sides, to keep the test short
+        for ci in (reference, describer.interrogator):
+            monkeypatch.setattr(ci.config, "flavor_intermediate_count", 256)
+    got = describer.describe(images)
+    if mode == "classic":
+        want = [reference.interrogate_classic(img) for img in images]
+    elif mode == "fast":
+        want = [reference.interrogate_fast(img) for img in images]
+    else:
+        want = [reference.interrogate(img) for img in images]
+    assert got == want
     captions = describer.captions(images)
-    for caption, text in zip(captions, describer.describe(images), strict=True):
-        terms = split_description(text, caption)
-        assert set(terms) <= all_terms(vocab)
-        assert len(terms) == vocab.size  # fast: top max_flavors (32) over all lists merged
-    assert "vocab=art#" in describer.model_id
+    assert all(text.startswith(caption) for text, caption in zip(got, captions, strict=True))
+    assert len(set(got)) == len(got)  # the images' own descriptions
+    if mode == "classic":  # caption, medium artist, trending, movement, three flavors
+        assert all(len(t.split(", ")) >= 5 for t in got)
 
 
 @pytest.mark.parametrize("mode", ["classic", "best"])
@@ -776,6 +957,13 @@ def test_sentence_encoder(tmp_path: Path, tiny_model_settings: dict) -> None:
     assert_unit_rows(x, 3, 32)
     assert enc.model_id.startswith("sentence:st#")
     assert enc.encode_texts([]).shape == (0, 32)
+    # truncation by tokens: what sentence-transformers itself keeps of the whole text
+    for text in LONG_TEXTS.values():
+        whole = enc.model.encode([text], convert_to_numpy=True, normalize_embeddings=True)
+        np.testing.assert_allclose(enc.encode_texts([text])[0], whole[0], atol=2e-6)
+    spaced = enc.encode_texts([" " * 3000 + "red shirt", "red shirt", "x" * 1200 + " red shirt"])
+    np.testing.assert_allclose(spaced[0], spaced[1], atol=2e-6)
+    assert float(spaced[2] @ enc.encode_texts(["x" * 1200])[0]) < 0.9999
 
     from qdrant_mm.encoders.loading import load_models
     from qdrant_mm.settings import Settings

@@ -18,6 +18,7 @@ from qdrant_mm.encoders.devices import (
     resolve_device,
 )
 from qdrant_mm.encoders.paths import local_label, local_path
+from qdrant_mm.encoders.text_window import head_for_window
 from qdrant_mm.errors import ModelLoadError
 from qdrant_mm.image_modes import to_model_rgb
 
@@ -53,8 +54,11 @@ class BlipEncoder:
         # default: what the weights are stored in (bf16 when prepared for it)
         self.compute_dtype = compute_dtype or linear_dtype(model) or self.dtype
         self.batch_size = max(1, int(batch_size))
+        # the window: what the heads were trained with, never more than the text model's
+        # positions or the tokenizer's own limit
         max_positions = int(model.config.text_config.max_position_embeddings)
-        self.max_text_tokens = max(2, min(int(max_text_tokens), max_positions))
+        limit = getattr(processor.tokenizer, "model_max_length", None) or max_positions
+        self.max_text_tokens = max(2, min(int(max_text_tokens), max_positions, int(limit)))
         self.dim = int(model.config.image_text_hidden_size)
 
     def __repr__(self) -> str:
@@ -77,14 +81,14 @@ class BlipEncoder:
         return l2_normalize(np.concatenate(out))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """``(n, dim)`` unit rows; text is truncated to ``max_text_tokens`` tokens."""
-        texts = [str(t) for t in texts]
+        """``(n, dim)`` unit rows; text is tokenized, then truncated to ``max_text_tokens``
+        tokens ([CLS] and [SEP] included, as the tokenizer's own truncation does)."""
+        texts = [self._head(str(t)) for t in texts]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        max_chars = self.max_text_tokens * 32  # the rest would be cut anyway
         out = []
         for start in range(0, len(texts), self.batch_size):
-            batch = [t[:max_chars] for t in texts[start : start + self.batch_size]]
+            batch = texts[start : start + self.batch_size]
             tokens = self.processor.tokenizer(
                 batch,
                 padding=True,
@@ -100,6 +104,14 @@ class BlipEncoder:
                 feats = self.model.text_proj(hidden[:, 0, :])
             out.append(feats.float().cpu().numpy())
         return l2_normalize(np.concatenate(out))
+
+    def _head(self, text: str) -> str:
+        """A head of ``text`` that truncates to the same tokens (see :mod:`text_window`)."""
+        return head_for_window(text, self._fills_window, start_chars=8 * self.max_text_tokens)
+
+    def _fills_window(self, text: str) -> bool:
+        ids = self.processor.tokenizer(text, truncation=True, max_length=self.max_text_tokens)
+        return len(ids["input_ids"]) >= self.max_text_tokens
 
 
 def load_pretrained_blip(

@@ -23,6 +23,7 @@ from qdrant_mm.encoders.devices import (
     resolve_device,
 )
 from qdrant_mm.encoders.paths import content_hash, local_label, local_path
+from qdrant_mm.encoders.text_window import head_for_window
 from qdrant_mm.errors import ModelLoadError
 from qdrant_mm.image_modes import to_model_rgb
 
@@ -84,14 +85,11 @@ class ClipEncoder:
         return l2_normalize(np.concatenate(out))
 
     def encode_texts(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """``(n, dim)`` unit rows; text longer than the context length is truncated."""
-        texts = [str(t) for t in texts]
+        """``(n, dim)`` unit rows; text is tokenized, then truncated to the context length
+        (``context_length`` tokens, the end-of-text token kept last, as the tokenizer does)."""
+        texts = [self.head(str(t)) for t in texts]
         if not texts:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
-        # Tokens past the context are dropped anyway; cap the characters so that a huge string
-        # costs no more than a long one.
-        max_chars = self.context_length * 32
-        texts = [t[:max_chars] for t in texts]
         step = max(1, int(batch_size or self.batch_size))
         out = []
         for start in range(0, len(texts), step):
@@ -126,6 +124,13 @@ class ClipEncoder:
         if isinstance(m.text_projection, torch.nn.Linear):
             return m.text_projection(x)
         return x @ m.text_projection if m.text_projection is not None else x
+
+    def head(self, text: str) -> str:
+        """A head of ``text`` that tokenizes to the same truncated tokens, so that a huge text
+        is not tokenized whole (see :mod:`qdrant_mm.encoders.text_window`)."""
+        return head_for_window(
+            text, lambda head: not self.fits_context(head), start_chars=8 * self.context_length
+        )
 
     def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
         """Token ids ``(n, context_length)``, truncated to the context length."""

@@ -5,6 +5,12 @@ CLIP model of the :class:`ClipEncoder` (the same object, never a second copy) an
 model. Its label tables are built only for the vocabulary chosen (product term lists by default;
 the package's huge art lists only when asked for, see :mod:`qdrant_mm.encoders.vocabulary`) and
 its embedding cache is never downloaded.
+
+With the ``art`` vocabulary the descriptions are the package's own: its ``interrogate_fast``,
+``interrogate_classic`` and ``interrogate`` run on its tables, fed the caption and CLIP image
+features computed here in batches. The ``product`` vocabulary (and a custom terms folder) uses
+the same caption and CLIP ranking with rules of its own, made for attribute lists (see
+:class:`InterrogatorDescriber`).
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import hashlib
 import re
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,11 +55,21 @@ MODES: tuple[str, ...] = ("fast", "classic", "best")
 # --- the package's Interrogator, on our models --------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image already captioned and embedded (unit CLIP features ``(1, d)``), handed to the
+    package's ``interrogate_*`` methods in place of the image itself."""
+
+    caption: str
+    features: torch.Tensor
+
+
 class SharedInterrogator(Interrogator):
     """clip-interrogator's ``Interrogator`` using a :class:`ClipEncoder`'s model and tokenizer.
 
     ``load_clip_model`` neither creates a CLIP model nor builds the art tables; text similarity
     (used by the package's ``chain``) goes through the encoder, which handles device and dtype.
+    Images are :class:`PreparedImage`: captions and features come from the describer's batches.
     """
 
     def __init__(self, config: Config, clip: ClipEncoder, text_batch_size: int) -> None:
@@ -69,8 +86,15 @@ class SharedInterrogator(Interrogator):
         self.clip_preprocess = self._clip.preprocess
         self.tokenize = self._clip.tokenize
 
-    def image_to_features(self, image: Image.Image) -> torch.Tensor:
-        return torch.from_numpy(self._clip.encode_images([image]))
+    def image_to_features(self, image: PreparedImage | Image.Image) -> torch.Tensor:
+        if isinstance(image, PreparedImage):
+            return image.features
+        return torch.from_numpy(self._clip.encode_images([image])).to(self.device)
+
+    def generate_caption(self, pil_image: PreparedImage) -> str:
+        if not isinstance(pil_image, PreparedImage):
+            raise TypeError("captions come from the describer: pass a PreparedImage")
+        return pil_image.caption
 
     def similarities(self, image_features: Any, text_array: Sequence[str]) -> list[float]:
         feats = np.asarray(torch.as_tensor(image_features).float().cpu())[0]
@@ -91,14 +115,20 @@ class SharedInterrogator(Interrogator):
 class _Table:
     name: str
     labels: tuple[str, ...]
-    embeds: np.ndarray  # (m, d) float32, unit rows
+    embeds: np.ndarray  # (m, d) unit rows (art: fp16-rounded, as the package keeps them)
 
 
-def _quiet_label_table(labels: list[str], desc: str, ci: Interrogator) -> LabelTable:
+@contextmanager
+def _package_warnings_hushed() -> Iterator[None]:
     # The package wraps every call in the deprecated torch.cuda.amp.autocast(); hush that.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*autocast.*", category=FutureWarning)
         warnings.filterwarnings("ignore", message=".*CUDA is not available.*", category=UserWarning)
+        yield
+
+
+def _quiet_label_table(labels: list[str], desc: str, ci: Interrogator) -> LabelTable:
+    with _package_warnings_hushed():
         return LabelTable(labels, desc, ci)
 
 
@@ -122,10 +152,17 @@ def _safe_name(text: str) -> str:
 class InterrogatorDescriber:
     """Describes images as ``caption, term, term, ...`` (implements ``Describer``).
 
-    Modes: ``fast`` (caption + the top terms: ``fast_terms_per_list`` of each list, or for the art
-    vocabulary the package's top ``max_flavors`` over all lists), ``classic`` (caption + the best
-    term of each list, three flavors for art) and ``best`` (the package's flavor chain from the
-    caption; the candidate most similar to the image wins).
+    ``art`` vocabulary: the package's own output for each mode, ``fast`` =
+    ``interrogate_fast(max_flavors)``, ``classic`` = ``interrogate_classic()`` (caption, medium
+    artist, trending, movement, three flavors) and ``best`` = ``interrogate(min_flavors,
+    max_flavors)``, with its tables, ranking (``LabelTable.rank``, ``chunk_size`` 2048 as the
+    package's default) and prompt fitting.
+
+    ``product`` vocabulary and custom folders: ``fast`` (caption + the ``fast_terms_per_list``
+    best terms of *each* list, so that every attribute is named), ``classic`` (caption + the best
+    term of each list, three of a list named ``flavors``) and ``best`` (the package's flavor
+    chain from the caption over the terms; the candidate most similar to the image wins). Terms
+    are added whole while the text, separators included, fits CLIP's context.
     """
 
     def __init__(
@@ -168,13 +205,16 @@ class InterrogatorDescriber:
             f"|caption={caption_id}@{self.caption_max_length}|clip={clip.model_id}"
         )
         on_cuda = self.device.type == "cuda"
+        self.art = self.vocabulary.kind == "art"
+        # art: the package's default chunk size, which its ranking of large tables depends on
+        chunk_size = Config.chunk_size if self.art else (2048 if on_cuda else 256)
         config = Config(
             caption_model_name=None,  # never let the package load a caption model itself
             caption_max_length=self.caption_max_length,
             clip_model_name=_safe_name(clip.model_id),  # names the on-disk cache files
             cache_path=str(cache_dir) if cache_dir is not None else None,
             download_cache=False,
-            chunk_size=2048 if on_cuda else 256,
+            chunk_size=chunk_size,
             device=str(self.device),
             quiet=True,
         )
@@ -199,10 +239,18 @@ class InterrogatorDescriber:
             return self._tables
 
     def _build_table(self, term_list: TermList) -> _Table:
-        desc = _safe_name(f"{self.vocabulary.kind}-{term_list.name}")
+        # art: the package's table names (its cache files' names too)
+        name = term_list.name if self.art else f"{self.vocabulary.kind}-{term_list.name}"
         # The package calls the CLIP model itself here: compute as the encoder does.
         with autocast(self.device, self.clip.compute_dtype):
-            table = _quiet_label_table(list(term_list.terms), desc, self.interrogator)
+            table = _quiet_label_table(list(term_list.terms), _safe_name(name), self.interrogator)
+        if self.art:
+            # The package ranks with its own table objects: hand them over, rows as they are
+            # (fp16-rounded; one copy kept, the table's rows are views of it).
+            embeds = np.stack(table.embeds)
+            table.embeds = list(embeds)
+            setattr(self.interrogator, term_list.name, table)
+            return _Table(term_list.name, tuple(table.labels), embeds)
         embeds = l2_normalize(np.stack([np.asarray(e, dtype=np.float32) for e in table.embeds]))
         return _Table(term_list.name, tuple(table.labels), embeds)
 
@@ -221,7 +269,8 @@ class InterrogatorDescriber:
                     pixel_values=pixels, max_new_tokens=self.caption_max_length
                 )
             texts = self.caption_processor.batch_decode(tokens, skip_special_tokens=True)
-            out.extend(" ".join(t.split()) for t in texts)
+            # art: as the package's generate_caption
+            out.extend(t.strip() if self.art else " ".join(t.split()) for t in texts)
         return out
 
     # -- descriptions --
@@ -249,6 +298,8 @@ class InterrogatorDescriber:
     def compose(self, captions: Sequence[str], features: np.ndarray) -> list[str]:
         """Descriptions from captions and unit CLIP image embeddings ``(n, d)``."""
         tables = self.tables()
+        if self.art:
+            return self._compose_art(captions, features)
         scores = [features @ t.embeds.T for t in tables]
         out = []
         for i, caption in enumerate(captions):
@@ -264,10 +315,26 @@ class InterrogatorDescriber:
                 out.append(fast if self.mode == "fast" else classic)
         return out
 
+    def _compose_art(self, captions: Sequence[str], features: np.ndarray) -> list[str]:
+        """The package's ``interrogate_fast`` / ``interrogate_classic`` / ``interrogate``."""
+        ci = self.interrogator
+        out = []
+        with _package_warnings_hushed():
+            for caption, feature in zip(captions, features, strict=True):
+                tensor = torch.from_numpy(np.ascontiguousarray(feature[None, :], np.float32))
+                image = PreparedImage(caption, tensor.to(ci.device))
+                if self.mode == "fast":
+                    text = ci.interrogate_fast(image, self.max_flavors, caption=caption)
+                elif self.mode == "classic":
+                    text = ci.interrogate_classic(image, caption=caption)
+                else:
+                    text = ci.interrogate(
+                        image, self.min_flavors, self.max_flavors, caption=caption
+                    )
+                out.append(text)
+        return out
+
     def _fast_terms(self, tables: list[_Table], row: list[np.ndarray]) -> list[str]:
-        if self.vocabulary.kind == "art":
-            labels = [label for t in tables for label in t.labels]
-            return [labels[j] for j in _top(np.concatenate(row), self.max_flavors)]
         return [
             t.labels[j]
             for t, s in zip(tables, row, strict=True)

@@ -15,6 +15,7 @@ import torch
 from qdrant_mm.encoders.base import l2_normalize
 from qdrant_mm.encoders.devices import resolve_device
 from qdrant_mm.encoders.paths import local_label, local_path
+from qdrant_mm.encoders.text_window import head_for_window
 from qdrant_mm.errors import ModelLoadError
 
 SETTING = "QDRANT_MM_INTERROGATOR_TEXT_MODEL"
@@ -38,8 +39,9 @@ class SentenceTextEncoder:
         return f"SentenceTextEncoder({self.model_id!r}, dim={self.dim})"
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """``(n, dim)`` unit rows; the model truncates text to its ``max_seq_length``."""
-        texts = [str(t) for t in texts]
+        """``(n, dim)`` unit rows; the model tokenizes text, then truncates it to its
+        ``max_seq_length`` tokens."""
+        texts = [self._head(str(t)) for t in texts]
         if not texts:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
         vectors = self.model.encode(
@@ -50,6 +52,19 @@ class SentenceTextEncoder:
             show_progress_bar=False,
         )
         return l2_normalize(np.asarray(vectors, dtype=np.float32))
+
+    def _head(self, text: str) -> str:
+        """A head of ``text`` that truncates to the same tokens (see :mod:`text_window`)."""
+        tokenizer = getattr(self.model, "tokenizer", None)
+        window = getattr(self.model, "max_seq_length", None)
+        if tokenizer is None or not window:
+            return text
+
+        def fills_window(head: str) -> bool:
+            ids = tokenizer(head, truncation=True, max_length=int(window))["input_ids"]
+            return len(ids) >= int(window)
+
+        return head_for_window(text, fills_window, start_chars=8 * int(window))
 
 
 def load_sentence_encoder(

@@ -1,7 +1,7 @@
 """The interrogator's vocabularies: named term lists it ranks against an image.
 
 ``product`` (the lists shipped in ``qdrant_mm/terms/product/*.txt``), ``art`` (the
-clip-interrogator package's own artist, flavor, medium and movement lists) or a folder of
+clip-interrogator package's own lists, exactly as its ``Interrogator`` loads them) or a folder of
 ``*.txt`` files (``QDRANT_MM_INTERROGATOR_TERMS``), one term per line, ``#`` for comments.
 """
 
@@ -19,7 +19,15 @@ from qdrant_mm.errors import ConfigError
 TERMS_SETTING = "QDRANT_MM_INTERROGATOR_TERMS"
 PRODUCT_TERMS_DIR = Path(__file__).resolve().parent.parent / "terms" / "product"
 PRODUCT_ORDER = ("product_types", "colors", "materials", "patterns", "fits", "styles")
-ART_ORDER = ("mediums", "artists", "movements", "flavors")
+#: The package's tables, in the order its ``interrogate_fast`` / ``interrogate`` merge them.
+ART_ORDER = ("artists", "flavors", "mediums", "movements", "trendings")
+#: clip-interrogator builds its "trending" terms from these sites in ``load_clip_model``
+#: (not exposed as data); a test checks this copy against the package's table.
+TRENDING_SITES = (
+    *("Artstation", "behance", "cg society", "cgsociety", "deviantart", "dribble", "flickr"),
+    *("instagram", "pexels", "pinterest", "pixabay", "pixiv", "polycount", "reddit"),
+    *("shutterstock", "tumblr", "unsplash", "zbrush central"),
+)
 
 
 @dataclass(frozen=True)
@@ -84,15 +92,24 @@ def product_vocabulary() -> Vocabulary:
 
 
 def art_vocabulary(data_path: str | Path | None = None) -> Vocabulary:
-    """clip-interrogator's own art lists: artists (``by X`` / ``inspired by X``), flavors,
-    mediums and movements."""
+    """clip-interrogator's own tables, term for term as its ``Interrogator`` builds them:
+    artists (``by X`` then ``inspired by X``), flavors, mediums and movements read with its
+    ``load_list`` (every line kept, blank, ``#``-led and repeated ones included) and its
+    "trending" terms."""
     path = str(data_path or Config.data_path)
-    raw_artists = _clean_terms(load_list(path, "artists.txt"))
+    raw_artists = load_list(path, "artists.txt")
+    sites = TRENDING_SITES
     lists = {
         "artists": (*(f"by {a}" for a in raw_artists), *(f"inspired by {a}" for a in raw_artists)),
-        "flavors": _clean_terms(load_list(path, "flavors.txt")),
-        "mediums": _clean_terms(load_list(path, "mediums.txt")),
-        "movements": _clean_terms(load_list(path, "movements.txt")),
+        "flavors": tuple(load_list(path, "flavors.txt")),
+        "mediums": tuple(load_list(path, "mediums.txt")),
+        "movements": tuple(load_list(path, "movements.txt")),
+        "trendings": (
+            *sites,
+            *(f"trending on {s}" for s in sites),
+            *(f"featured on {s}" for s in sites),
+            *(f"{s} contest winner" for s in sites),
+        ),
     }
     return Vocabulary("art", tuple(TermList(name, lists[name]) for name in ART_ORDER))
 

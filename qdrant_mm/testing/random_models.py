@@ -152,6 +152,26 @@ def build_all(root: Path, seed: int = 0) -> dict[str, str]:
     }
 
 
+#: Weight init of the real-size BLIP vision towers: BlipVisionConfig's default (1e-10) leaves
+#: every layer near zero, so every image gets nearly the same embedding and caption.
+BASE_VISION_INITIALIZER_RANGE = 0.02
+
+
+def base_blip_config(vision: dict | None = None, text: dict | None = None, **extra):
+    """BLIP base (ViT-B/16 at 384 px, BERT-base text) with the small vocabulary and a vision
+    init under which images differ; ``vision`` / ``text`` override sizes (tests shrink them)."""
+    from transformers import BlipConfig
+
+    tiny = _blip_config(**extra)
+    text_config = {k: getattr(tiny.text_config, k) for k in _TOKEN_FIELDS}
+    vision_config = {"image_size": 384, "initializer_range": BASE_VISION_INITIALIZER_RANGE}
+    return BlipConfig(
+        text_config={**text_config, **(text or {})},
+        vision_config={**vision_config, **(vision or {})},
+        **extra,
+    )
+
+
 def build_base(root: Path, seed: int = 0) -> dict[str, str]:
     """Real-size architectures with random weights (for timing): open_clip ViT-B-32, BLIP base
     ITM (256-d features) and BLIP base captioning. Only the BLIP vocabulary is small."""
@@ -167,13 +187,6 @@ def build_base(root: Path, seed: int = 0) -> dict[str, str]:
     checkpoint = clip_dir / f"ViT-B-32-random-seed{seed}.pt"
     torch.save(open_clip.create_model("ViT-B-32").state_dict(), checkpoint)
 
-    def base_config(**extra):
-        from transformers import BlipConfig
-
-        tiny = _blip_config(**extra)
-        text = {k: getattr(tiny.text_config, k) for k in _TOKEN_FIELDS}
-        return BlipConfig(text_config=text, vision_config={"image_size": 384}, **extra)
-
     out = {"clip_model": str(config), "clip_pretrained": str(checkpoint)}
     for key, cls, sub in (
         ("blip_model", BlipForImageTextRetrieval, "blip-itm"),
@@ -182,7 +195,7 @@ def build_base(root: Path, seed: int = 0) -> dict[str, str]:
         folder = root / sub
         folder.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(seed)
-        model = cls(base_config()).eval()
+        model = cls(base_blip_config()).eval()
         _, processor = _tokenizer_and_processor(folder)
         processor.image_processor.size = {"height": 384, "width": 384}
         model.save_pretrained(folder)
@@ -193,12 +206,15 @@ def build_base(root: Path, seed: int = 0) -> dict[str, str]:
 
 #: Written beside the models: what was built, so a second call reuses it instead of rebuilding.
 MANIFEST = "qdrant-mm-models.json"
+#: Raised whenever what a build writes changes (2: real-size BLIP vision init), so that models
+#: built by an older recipe are built again rather than reused.
+RECIPE = 2
 
 
 def build_or_reuse(folder: Path, size: str = "tiny", seed: int = 0) -> tuple[dict[str, str], bool]:
     """The model settings (``clip_model``, ``clip_pretrained``, ``blip_model``,
     ``caption_model``) of random-weight models in ``folder``: the ones built there before with
-    the same size and seed when every file is still there, else built now. Returns
+    the same size, seed and :data:`RECIPE` when every file is still there, else built now. Returns
     ``(settings, built_now)``."""
     if size not in ("tiny", "base"):
         raise ValueError(f"size must be 'tiny' or 'base', got {size!r}")
@@ -210,6 +226,7 @@ def build_or_reuse(folder: Path, size: str = "tiny", seed: int = 0) -> tuple[dic
         if (
             found.get("size") == size
             and found.get("seed") == seed
+            and found.get("recipe", 1) == RECIPE
             and settings
             and all(Path(v).exists() for v in settings.values())
         ):
@@ -218,7 +235,8 @@ def build_or_reuse(folder: Path, size: str = "tiny", seed: int = 0) -> tuple[dic
         pass  # nothing (usable) built here yet
     settings = (build_all if size == "tiny" else build_base)(folder, seed)
     manifest.write_text(
-        json.dumps({"size": size, "seed": seed, "settings": settings}, indent=2), encoding="utf-8"
+        json.dumps({"size": size, "seed": seed, "recipe": RECIPE, "settings": settings}, indent=2),
+        encoding="utf-8",
     )
     return settings, True
 
