@@ -14,15 +14,26 @@ from qdrant_mm.errors import WeightsError
 CHANNELS: tuple[str, str, str] = ("blip", "clip", "interrogator")
 
 
+def _number(v: object) -> float:
+    """A weight given as a JSON or Python value: a number or numeric text, never a boolean."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ValueError(f"a weight must be a number, got {v!r}")
+    try:
+        return float(v)
+    except OverflowError:  # an int beyond float range: inf, refused by Weights
+        return math.inf
+
+
 def parse_weights(value: str | dict | list | tuple) -> dict[str, float]:
     """Parse ``"0.5,0.3,0.2"``, ``"blip=0.5,clip=0.5"``, a list or a mapping into a channel map.
 
     Only the syntax is checked here; :class:`qdrant_mm.weights.Weights` checks the values.
+    Raises ValueError for anything that is not a number (``null``, a list, ``true``).
     """
     if isinstance(value, dict):
-        return {str(k): float(v) for k, v in value.items()}
+        return {str(k): _number(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        items = [float(v) for v in value]
+        items = [_number(v) for v in value]
         if len(items) != len(CHANNELS):
             raise ValueError(f"expected {len(CHANNELS)} weights (blip,clip,interrogator)")
         return dict(zip(CHANNELS, items, strict=True))

@@ -362,3 +362,22 @@ def test_evaluate_plot_draws_the_simplex(cli, shop, tmp_path, monkeypatch):
     missing = cli("evaluate", qrels, "--plot", str(tmp_path / "x.png"))
     assert missing.exit_code == 2
     assert "pip install 'qdrant-mm[plot]'" in missing.output
+
+
+def test_catalog_text_that_looks_like_markup_is_printed_as_is(cli, shop, tmp_path):
+    """A title '[/x]' or '[bold]' is data: printed as written, never a traceback."""
+    photo = str(shop / "images" / "fm-00000.png")
+    rows = [
+        {"id": "m[/x]1", "title": "closing [/x] tag", "category": "[bold]Bags", "image": photo},
+        {"id": "m2", "title": "plain", "category": "Bags", "image": "missing[/x].png"},
+    ]
+    catalog = tmp_path / "markup.jsonl"
+    catalog.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    synced = cli("sync", str(catalog))
+    assert synced.exit_code == 1, synced.output  # m2's image is missing: reported, not a crash
+    assert "missing[/x].png" in synced.output and "Traceback" not in synced.output
+    found = cli("search", "closing tag", "--weights", "0,0,1", "--limit", "1")
+    assert found.exit_code == 0, found.output
+    assert "[/x]" in found.output and "[bold]" in found.output  # as written, not styling
+    none = cli("search", "x", "--filter", "category=[/x]")
+    assert none.exit_code == 0 and "no product matches 'category=[/x]'" in none.output

@@ -124,3 +124,18 @@ def test_huge_weights_are_normalised_safely(searcher):
 def test_overflowing_weights_are_refused(bad):
     with pytest.raises(WeightsError, match="finite|>= 0"):
         Weights.parse(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"blip": None}, {"clip": [1]}, {"blip": True}, [1, None, 2], {"blip": {"x": 1}}],
+)
+def test_weights_that_are_not_numbers_are_a_weights_error(bad):
+    """JSON weights over HTTP arrive as these: each is a usage error, never a TypeError."""
+    with pytest.raises(WeightsError, match="must be a number"):
+        Weights.parse(bad)
+
+
+def test_an_integer_beyond_float_range_is_refused_not_overflowed():
+    with pytest.raises(WeightsError, match="finite"):
+        Weights.parse({"blip": 10**400, "clip": 1})

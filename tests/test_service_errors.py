@@ -186,6 +186,15 @@ def test_deep_json_weights_are_a_400(synced, collection_name, bundle, weights): 
         assert_error(as_param, 400, "weights", "nested too deeply")
 
 
+@pytest.mark.parametrize("weights", ['{"blip": null}', '{"clip": [1]}', '{"blip": true}'])
+def test_weights_that_are_not_numbers_are_a_400(synced, collection_name, bundle, weights):  # noqa: F811
+    with _client(synced, collection_name, bundle) as client:
+        resp = client.get("/search", params={"q": "x", "weights": weights})
+        assert_error(resp, 400, "must be a number")
+        body = client.post("/search", data={"query": "x", "weights": weights})
+        assert_error(body, 400, "must be a number")
+
+
 def test_a_deep_filter_is_a_400_and_a_nested_one_works(synced, collection_name, bundle):  # noqa: F811
     def nested(depth: int) -> dict:
         f: dict = {"key": "category", "match": {"value": "bags"}}

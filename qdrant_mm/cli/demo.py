@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from qdrant_mm.cli.common import err, fail, handles_errors
 
@@ -49,7 +50,9 @@ def demo_models(
     t0 = time.perf_counter()
     settings, built = build_or_reuse(folder, size)
     what = f"built in {time.perf_counter() - t0:.0f} s" if built else "already built: reused"
-    err.print(f"random-weight {size} models in {folder.resolve()} ({what})", highlight=False)
+    err.print(
+        f"random-weight {size} models in {escape(str(folder.resolve()))} ({what})", highlight=False
+    )
     names = write_env_file(env_file, settings, collection=collection)
     err.print(
         f"wrote {', '.join(names)} to {env_file}: qdrant-mm commands run in this folder now use"

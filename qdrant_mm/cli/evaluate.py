@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from qdrant_mm.cli.common import (
@@ -201,13 +202,13 @@ def evaluate(
     for head in heads:
         table.add_column(head, justify="right", no_wrap=True)
     for r in results:
-        label = f"[bold green]* {r.label}[/]" if r.best else r.label
+        label = f"[bold green]* {escape(r.label)}[/]" if r.best else escape(r.label)
         table.add_row(
             label, str(r.weights), *(f"{r.evaluation.metrics[str(m)]:.4f}" for m in metrics)
         )
     out.print(table)
     for line in written:
-        out.print(f"wrote {line}", highlight=False, soft_wrap=True)
+        out.print(f"wrote {escape(line)}", highlight=False, soft_wrap=True)
 
 
 @handles_errors
@@ -291,7 +292,7 @@ def tune(
         split = report.judged_on.replace("_", "-")
         tuned_value = getattr(report.result("tuned"), report.judged_on)[report.metric]
         beaten = ", ".join(
-            f"{r.label} {getattr(r, report.judged_on)[report.metric]:.4f}" for r in better
+            f"{escape(r.label)} {getattr(r, report.judged_on)[report.metric]:.4f}" for r in better
         )
         err.print(
             f"[yellow]warning:[/] the tuned weights score {report.metric} {tuned_value:.4f}"
@@ -320,7 +321,7 @@ def _tuning_table(report) -> None:
     for r in report.results:
         held = r.held_out.get(report.metric)
         table.add_row(
-            r.label,
+            escape(r.label),
             str(r.weights),
             f"{r.train[report.metric]:.4f}",
             "-" if held is None else f"{held:.4f}",

@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from qdrant_mm.cli.common import CollectionOption, fail, handles_errors, open_mm, out
@@ -26,7 +27,7 @@ def weights_list(collection: CollectionOption = None) -> None:
     mm, name = open_mm(collection)
     with mm:
         profiles = mm.profiles(name).list()
-    table = Table(title=f"weight profiles of {name}")
+    table = Table(title=f"weight profiles of {escape(name)}")
     for col in ("name", "blip", "clip", "interrogator", "calibrate", "updated"):
         table.add_column(col)
     for p in profiles:

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from qdrant_mm.cli.common import (
     CollectionOption,
@@ -95,7 +97,7 @@ def search(
         out.print_json(json.dumps([h.model_dump() for h in result.hits], default=str))
         return
     if why is not None:
-        err.print(f"no results: {why}", highlight=False, soft_wrap=True)
+        err.print(f"no results: {escape(why)}", highlight=False, soft_wrap=True)
         return
     w = result.weights
     source = f"profile {result.profile}" if result.profile else "weights"
@@ -115,13 +117,14 @@ def search(
             f"{h.scores[c]:.3f}" if h.scores[c] is not None else "-"
             for c in ("blip", "clip", "interrogator")
         ]
+        # catalog text is shown as it is, never read as Rich markup ("[/x]" in a title)
         table.add_row(
             str(rank),
-            h.id,
+            Text(h.id),
             f"{h.score:.4f}",
             *cells,
-            str(h.payload.get("title", "")),
-            str(h.payload.get("category", "")),
-            str(h.payload.get("price", "")),
+            Text(str(h.payload.get("title", ""))),
+            Text(str(h.payload.get("category", ""))),
+            Text(str(h.payload.get("price", ""))),
         )
     out.print(table)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from qdrant_mm.cli.common import (
@@ -76,22 +77,29 @@ def sync(
     if as_json:
         out.print_json(report.model_dump_json())
     else:
-        summary = Table(title=f"sync → {report.collection} ({mm.backend.name})", show_header=False)
+        summary = Table(
+            title=f"sync → {escape(report.collection)} ({mm.backend.name})", show_header=False
+        )
         for key in ("added", "updated", "unchanged", "deleted"):
             summary.add_row(key, str(getattr(report, key)))
         summary.add_row("failed", str(len(report.failed)))
         summary.add_row("seconds", f"{report.seconds:.2f} (index build {report.index_seconds:.2f})")
         out.print(summary)
         for note in report.notes:
-            out.print(f"[yellow]repaired:[/] {note}", highlight=False)
+            out.print(f"[yellow]repaired:[/] {escape(note)}", highlight=False)
         if report.deletes_skipped:
-            out.print(f"[yellow]deletes skipped:[/] {report.deletes_skipped}", highlight=False)
+            out.print(
+                f"[yellow]deletes skipped:[/] {escape(report.deletes_skipped)}", highlight=False
+            )
         if report.rebuild_refused:
-            out.print(f"[red]rebuild not switched:[/] {report.rebuild_refused}", highlight=False)
+            out.print(
+                f"[red]rebuild not switched:[/] {escape(report.rebuild_refused)}", highlight=False
+            )
         if report.quantization_note:
-            out.print(f"[yellow]quantization:[/] {report.quantization_note}")
+            out.print(f"[yellow]quantization:[/] {escape(report.quantization_note)}")
         for f in report.failed:
             out.print(
-                f"[red]failed[/] {f.id if f.id is not None else '-'}: {f.reason}", highlight=False
+                f"[red]failed[/] {escape(f.id if f.id is not None else '-')}: {escape(f.reason)}",
+                highlight=False,
             )
     raise typer.Exit(0 if report.ok else 1)
