@@ -833,3 +833,14 @@ def test_images_come_from_the_recorded_catalog_folder_without_an_image_root(
         assert_error(client.get("/images/images/escape.png"), 403, "outside")
         assert_error(client.get("/images/../secret"), (400, 404))
     assert f"recorded by sync: {catalog.parent.resolve()}" in caplog.text
+
+
+def test_folders_too_broad_to_serve_are_never_recorded(synced, collection_name):  # noqa: F811
+    from qdrant_mm.image_sources import record_catalog_folder, recorded_folders, servable
+
+    for folder in (Path("/"), Path.home(), Path.home().parent):
+        assert not servable(folder)
+        assert record_catalog_folder(synced, collection_name, folder) == []
+    assert not servable(Path("relative/catalog"))
+    synced.write_meta(f"image_sources:{collection_name}", {"folders": ["/", "relative"]})
+    assert recorded_folders(synced, collection_name) == []  # a stored document is checked too

@@ -18,7 +18,8 @@ once: "Already borrowed"). Only the encoding holds the lock: the search in Qdran
 and result building of concurrent requests overlap. The backends are thread-safe.
 
 Security: the service never fetches a URL it is given and never reads a path it is given except
-under ``QDRANT_MM_IMAGE_ROOT`` (``/images``, checked after resolving symlinks). Changing profiles
+under ``QDRANT_MM_IMAGE_ROOT`` or, without it, the catalog folders sync recorded
+(``/images``, checked after resolving symlinks). Changing profiles
 needs ``X-API-Key`` equal to ``QDRANT_MM_API_KEY`` (compared in constant time); with no key
 configured, profile changes are refused. Uploads are capped in bytes (Content-Length and the
 bytes actually read) and in pixels (checked from the image header before decoding); JSON bodies

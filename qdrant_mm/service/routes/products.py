@@ -1,5 +1,6 @@
 """``GET /products/{id}`` (a product's stored payload) and ``GET /images/{path}`` (a product
-image from ``QDRANT_MM_IMAGE_ROOT``, never from anywhere else)."""
+image from ``QDRANT_MM_IMAGE_ROOT`` or, without it, the catalog folders sync recorded, never
+from anywhere else)."""
 
 from __future__ import annotations
 
