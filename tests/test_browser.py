@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -254,7 +255,7 @@ def _wait(driver, what, message: str):
     try:
         return WebDriverWait(driver, WAIT, poll_frequency=0.05).until(lambda d: what(d))
     except TimeoutException:
-        shot = (screenshot_dir or Path(".")) / "service-screenshot-failure.png"
+        shot = (screenshot_dir or Path(tempfile.gettempdir())) / "service-screenshot-failure.png"
         driver.save_screenshot(str(shot))
         pytest.fail(f"{message} (page saved to {shot})")
 

@@ -250,3 +250,16 @@ def test_cli_serve_takes_a_qrels_file(monkeypatch, tmp_path):
     bad.write_text('{"query": "x", "relevant": ["p1"]}\n{"query": "y"}\n')
     result = CliRunner().invoke(cli.app, ["serve", "--qrels", str(bad)])
     assert result.exit_code == 2 and "line 2: missing 'relevant'" in result.output
+
+
+def test_answer_cache_keeps_only_the_most_recent_answers():
+    from qdrant_mm.service.workbench import AnswerCache
+
+    cache = AnswerCache(size=2)
+    cache[("a",)] = 1
+    cache[("b",)] = 2
+    assert cache.get(("a",)) == 1  # now the most recent
+    cache[("c",)] = 3
+    assert cache.get(("b",)) is None and cache.get(("a",)) == 1 and cache.get(("c",)) == 3
+    cache.clear()
+    assert cache.get(("a",)) is None

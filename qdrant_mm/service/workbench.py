@@ -34,6 +34,35 @@ NO_SET = (
     " or upload one on the page (POST /evaluate/qrels, the JSONL that `qdrant-mm evaluate` reads)"
 )
 RECENT_QUERIES = 32
+#: Grid answers kept (least recently used dropped first): each is a few hundred points.
+CACHED_ANSWERS = 16
+
+
+class AnswerCache:
+    """A small thread-safe least-recently-used map of computed answers (simplex grids)."""
+
+    def __init__(self, size: int = CACHED_ANSWERS) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Any | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def __setitem__(self, key: tuple, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 class Workbench:
@@ -49,23 +78,30 @@ class Workbench:
         self._lock = threading.Lock()
         self._recent: OrderedDict[tuple, LiveQuery] = OrderedDict()
         self._loaded_from: Qrels | None = None
-        self.cache: dict[tuple, Any] = {}
+        self.cache = AnswerCache()
 
-    def load(self, state: ServiceState, qrels: Qrels) -> LiveEvaluator:
-        """Resolve category queries, embed every query and fetch its candidates (blocking)."""
+    def load(self, state: ServiceState, qrels: Qrels, *, pending: bool = False) -> LiveEvaluator:
+        """Resolve category queries, embed every query and fetch its candidates (blocking).
+
+        The work runs outside the lock (the page's other requests go on meanwhile); the new set
+        replaces the old one at the end. ``pending``: this is the set given at start-up, which
+        an upload made in the meantime supersedes."""
         from qdrant_mm.evaluation.runner import embed_queries, resolve_qrels
 
         searcher = state.ready_searcher()
         with self._lock:
             if self.live is not None and self._loaded_from is qrels:
                 return self.live  # loaded meanwhile (the start-up thread and a request)
-            try:
-                resolved = resolve_qrels(searcher, qrels)
-            except QrelsError as exc:
-                raise ServiceError(400, state.scrub(str(exc))) from None
-            live = LiveEvaluator.build(
-                searcher, resolved, embed_queries(searcher, resolved), self.depth
-            )
+        try:
+            resolved = resolve_qrels(searcher, qrels)
+        except QrelsError as exc:
+            raise ServiceError(400, state.scrub(str(exc))) from None
+        live = LiveEvaluator.build(
+            searcher, resolved, embed_queries(searcher, resolved), self.depth
+        )
+        with self._lock:
+            if pending and self.pending is not qrels:
+                return self.live or live  # an upload replaced the start-up set meanwhile
             self.live, self.pending, self.problem = live, None, None
             self._loaded_from = qrels
             self.generation += 1
@@ -78,7 +114,7 @@ class Workbench:
         if self.pending is None:
             return
         try:
-            self.load(state, self.pending)
+            self.load(state, self.pending, pending=True)
         except (QdrantMMError, ServiceError) as exc:
             self.problem = state.scrub(str(getattr(exc, "message", exc)))
             log.warning("cannot load the labelled queries yet: %s", self.problem)
@@ -86,7 +122,7 @@ class Workbench:
     def require(self, state: ServiceState) -> LiveEvaluator:
         """The loaded set (loading the start-up one now if its first try failed), else 400."""
         if self.live is None and self.pending is not None:
-            self.load(state, self.pending)
+            self.load(state, self.pending, pending=True)
         if self.live is None:
             raise ServiceError(400, NO_SET)
         return self.live
