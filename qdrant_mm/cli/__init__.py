@@ -1,9 +1,10 @@
 """The ``qdrant-mm`` command line (Typer for parsing and help, Rich for tables and progress).
 
 Exit codes: 0 success; 1 ``sync`` did not do all it was asked (some products failed while the
-rest were stored, deletes were held back, or a rebuild was not switched to); 2 usage,
-configuration, model-loading or connection errors, an empty catalog, and stored state that
-cannot be trusted.
+rest were stored, deletes were held back, or a rebuild was not switched to), or ``tune --save``
+did not save weights worse than its start point or one model alone (``--force`` saves them);
+2 usage, configuration, model-loading or connection errors, a missing collection, an empty
+catalog, and stored state that cannot be trusted; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
