@@ -50,6 +50,7 @@ from qdrant_mm.evaluation.metrics import (
     evaluate,
 )
 from qdrant_mm.evaluation.qrels import Qrels
+from qdrant_mm.evaluation.runner import channel_candidates, in_metric_order
 from qdrant_mm.evaluation.tuning import QueryCandidates
 from qdrant_mm.search import MAX_LIMIT, Searcher, SearchHit
 from qdrant_mm.weights import CHANNELS, Weights
@@ -97,21 +98,11 @@ def fetch_query(
     payloads: dict[str, dict[str, Any]] | None = None,
     filter: Any = None,
 ) -> LiveQuery:
-    """The candidates of one query: each channel's top ``depth`` products (within ``filter``)
-    with all three channel scores, and the channels' floors. ``payloads`` collects theirs."""
-    scores: dict[str, dict[str, float]] = {ch: {} for ch in CHANNELS}
-    floor = np.full(len(CHANNELS), -math.inf)
-    for c, ch in enumerate(CHANNELS):
-        one_hot = Weights.from_mapping({ch: 1.0})
-        hits = searcher.search_vectors(qv, one_hot, limit=depth, filter=filter)
-        for h in hits:
-            if payloads is not None:
-                payloads.setdefault(h.id, h.payload)
-            for other in CHANNELS:
-                scores[other][h.id] = float(h.scores[other])
-        if len(hits) >= depth:
-            floor[c] = min(float(h.scores[ch]) for h in hits)
-    cands = QueryCandidates.from_channel_scores(qid, scores, rel)
+    """The candidates of one query (:func:`~qdrant_mm.evaluation.runner.channel_candidates`)
+    with their grades, ready to re-rank for any weights."""
+    cands, floor = channel_candidates(
+        searcher, qid, qv, rel, depth, payloads=payloads, filter=filter
+    )
     grades = np.array([rel.get(i, 0) for i in cands.ids], dtype=np.int64)
     return LiveQuery(qid, qv, cands, grades, floor, depth)
 
@@ -201,12 +192,10 @@ class LiveEvaluator:
         return [cands.ids[j] for j in top], "ok"
 
     def _engine(self, q: LiveQuery, weights: Weights, depth: int, definitions: Definitions):
-        from qdrant_mm.evaluation.runner import _ordered
-
         hits = self.searcher.search_vectors(q.vectors, weights, limit=depth)
         for h in hits:
             self.payloads.setdefault(h.id, h.payload)
-        return [pid for pid, _ in _ordered([(h.id, h.score) for h in hits], definitions)]
+        return [pid for pid, _ in in_metric_order([(h.id, h.score) for h in hits], definitions)]
 
     def _deepen(self, q: LiveQuery) -> LiveQuery:
         with self._lock:

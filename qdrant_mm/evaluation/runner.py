@@ -6,7 +6,9 @@ writes to Qdrant.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -85,7 +87,9 @@ def scored_rankings(
     }
 
 
-def _ordered(hits: list[tuple[str, float]], definitions: Definitions) -> list[tuple[str, float]]:
+def in_metric_order(
+    hits: list[tuple[str, float]], definitions: Definitions
+) -> list[tuple[str, float]]:
     """``hits`` in the order the metrics of ``definitions`` read them: search order for
     ``"qdrant-mm"``, trec_eval's order (score, then id descending) for ``"trec"``."""
     if definitions != "trec":
@@ -114,7 +118,7 @@ def evaluate_weightings(
     rows: list[WeightingRow] = []
     for label, w in weightings:
         run = {
-            q: _ordered(hits, definitions)
+            q: in_metric_order(hits, definitions)
             for q, hits in scored_rankings(searcher, vectors, w, depth).items()
         }
         ranked = {q: [pid for pid, _ in hits] for q, hits in run.items()}
@@ -134,19 +138,41 @@ def evaluate_weightings(
     return rows
 
 
+def channel_candidates(
+    searcher: Searcher,
+    qid: str,
+    qv: dict[str, np.ndarray],
+    rel: dict[str, int],
+    depth: int,
+    *,
+    payloads: dict[str, dict[str, Any]] | None = None,
+    filter: Any = None,
+) -> tuple[QueryCandidates, np.ndarray]:
+    """The candidates of one query: the union of each channel's top ``depth`` products (within
+    ``filter``) with all three channel scores (exact cosines of the stored vectors), and each
+    channel's floor (the score of its ``depth``-th product; -inf when it has fewer).
+    ``payloads`` collects the candidates' payloads."""
+    scores: dict[str, dict[str, float]] = {ch: {} for ch in CHANNELS}
+    floor = np.full(len(CHANNELS), -math.inf)
+    for c, ch in enumerate(CHANNELS):
+        one_hot = Weights.from_mapping({ch: 1.0})
+        hits = searcher.search_vectors(qv, one_hot, limit=depth, filter=filter)
+        for h in hits:
+            if payloads is not None:
+                payloads.setdefault(h.id, h.payload)
+            for other in CHANNELS:
+                scores[other][h.id] = float(h.scores[other])
+        if len(hits) >= depth:
+            floor[c] = min(float(h.scores[ch]) for h in hits)
+    return QueryCandidates.from_channel_scores(qid, scores, rel), floor
+
+
 def fetch_candidates(
     searcher: Searcher, qrels: Qrels, vectors: QueryVectors, depth: int = 100
 ) -> list[QueryCandidates]:
-    """Per query, the union of each channel's top ``depth`` products with all three channel
-    scores (exact cosines read from the stored vectors): the input of tuning."""
+    """Per query, :func:`channel_candidates`: the input of tuning."""
     judged = qrels.relevance()
-    out = []
-    for qid, qv in vectors.items():
-        scores: dict[str, dict[str, float]] = {ch: {} for ch in CHANNELS}
-        for ch in CHANNELS:
-            one_hot = Weights.from_mapping({ch: 1.0})
-            for h in searcher.search_vectors(qv, one_hot, limit=depth):
-                for c in CHANNELS:
-                    scores[c][h.id] = float(h.scores[c])
-        out.append(QueryCandidates.from_channel_scores(qid, scores, judged.get(qid, {})))
-    return out
+    return [
+        channel_candidates(searcher, qid, qv, judged.get(qid, {}), depth)[0]
+        for qid, qv in vectors.items()
+    ]
