@@ -20,9 +20,10 @@ from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
-from qdrant_mm.backends.base import Backend
+from qdrant_mm.backends.base import Backend, HnswSpec
 from qdrant_mm.errors import CollectionNotFoundError, StoredStateError
 from qdrant_mm.schema import (
+    LAYOUT,
     CollectionMeta,
     check_compatible,
     collection_spec,
@@ -83,14 +84,19 @@ def create_physical(
     model_ids: dict[str, str],
     dims: dict[str, int],
     quantization: str | None = None,
+    layout: int = LAYOUT,
+    fused_hnsw: HnswSpec | None = None,
 ) -> CollectionMeta:
-    """Create an empty collection and record its models (and the quantization of ``fused``:
-    ``"int8"``, or None / ``"none"``); the metadata is written first so a collection that exists
-    always says what built it."""
+    """Create an empty collection and record its models, the quantization of ``fused``
+    (``"int8"``, or None / ``"none"``) and its ``layout`` (new collections get the current one;
+    ``fused_hnsw``: see :func:`~qdrant_mm.schema.collection_spec`); the metadata is written first
+    so a collection that exists always says what built it."""
     quant = normalize_quantization(quantization)
-    meta = CollectionMeta(model_ids=model_ids, dims=dims, quantization=quant)
+    meta = CollectionMeta(model_ids=model_ids, dims=dims, quantization=quant, layout=layout)
     backend.write_meta(meta_key(physical), meta.model_dump())
-    backend.create_collection(physical, collection_spec(dims, quantization=quant))
+    backend.create_collection(
+        physical, collection_spec(dims, quantization=quant, layout=layout, fused_hnsw=fused_hnsw)
+    )
     return meta
 
 

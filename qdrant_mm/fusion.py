@@ -56,3 +56,17 @@ def query_vector(
             offset -= w * stats.mean / stats.std
         blocks.append(scale * q)
     return np.concatenate(blocks).astype(np.float32), float(offset)
+
+
+def channel_block_query(query: np.ndarray, channel: str, dims: Mapping[str, int]) -> np.ndarray:
+    """The fused query that scores ``channel`` alone: the unit ``query`` in its block, zeros
+    elsewhere. Its dot product with a stored fused vector is the channel's cosine, exactly."""
+    q = np.asarray(query, dtype=np.float32).reshape(-1)
+    if q.shape != (dims[channel],):
+        raise ValueError(f"{channel} query vector has shape {q.shape}, expected ({dims[channel]},)")
+    norm = float(np.linalg.norm(q))
+    blocks = [
+        (q / norm if norm > 0 else q) if ch == channel else np.zeros(dims[ch], dtype=np.float32)
+        for ch in CHANNELS
+    ]
+    return np.concatenate(blocks).astype(np.float32)

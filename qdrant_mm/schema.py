@@ -1,11 +1,21 @@
-"""Collection layout and the metadata stored with it (models, dims, schema version).
+"""Collection layout and the metadata stored with it (models, dims, schema version, layout).
 
-Each product is one point with four named vectors:
+Each product is one point whose named vector ``fused`` is ``concat(blip, clip, interrogator)``
+of the channels' unit vectors (dot product). A query ``concat(α·q_blip, β·q_clip,
+γ·q_interrogator)`` scores ``α·cos_b + β·cos_c + γ·cos_i`` on it, exactly, in one search (see
+``docs/search.md``); a query with one unit channel block and zeros elsewhere scores that
+channel's cosine, exactly, so one-channel searches and per-channel scores need nothing else.
 
-* ``blip``, ``clip``, ``interrogator``: the unit vectors of each channel (cosine);
-* ``fused``: ``concat(blip, clip, interrogator)`` (dot product). A query
-  ``concat(α·q_blip, β·q_clip, γ·q_interrogator)`` scores ``α·cos_b + β·cos_c + γ·cos_i`` on it,
-  exactly, in one search: see ``docs/search.md``.
+Two layouts exist, recorded in the metadata (``CollectionMeta.layout``):
+
+* :data:`LAYOUT_FUSED` (2, what new collections and ``sync --rebuild`` get): ``fused`` only,
+  with one HNSW graph (:data:`FUSED_HNSW`) and payload links for no field: filtered searches
+  scan small filtered sets exactly and walk the graph with ACORN otherwise. One graph instead
+  of four is what makes a million products indexable on a small machine
+  (``docs/benchmarks.md``).
+* :data:`LAYOUT_CHANNELS` (1, collections created before it): also ``blip``, ``clip``,
+  ``interrogator`` as cosine vectors, each with its own graph, and payload links on every
+  indexed field. They keep working: the search plan uses what the collection has.
 
 By default (``QDRANT_MM_QUANTIZATION=int8``; ``none`` turns it off) ``fused`` also gets an int8
 scalar-quantized copy that HNSW searches use, rescoring their candidates with the float32
@@ -21,12 +31,28 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from qdrant_mm.backends.base import QUANTIZATIONS, CollectionSpec, Quantization, VectorSpec
+from qdrant_mm.backends.base import (
+    QUANTIZATIONS,
+    CollectionSpec,
+    HnswSpec,
+    Quantization,
+    VectorSpec,
+)
 from qdrant_mm.errors import ConfigError, SchemaMismatchError
 from qdrant_mm.weights import CHANNELS
 
 SCHEMA_VERSION = 1
+#: Layouts (``CollectionMeta.layout``): four graphs (the first) and ``fused`` alone.
+LAYOUT_CHANNELS = 1
+LAYOUT_FUSED = 2
+LAYOUT = LAYOUT_FUSED
 FUSED = "fused"
+#: The graph of ``fused`` in the current layout: twice Qdrant's m (32 links per node: at 100k
+#: products it lifts recall@10 at hnsw_ef 256 from 0.967 to 0.993 for 1.5x the build time, see
+#: docs/benchmarks.md), Qdrant's ef_construct, no payload links (``payload_m=0``), and an exact
+#: scan of a filtered set smaller than ``full_scan_threshold_kb`` of float32 vectors (20 000
+#: products of 1280 dims).
+FUSED_HNSW = HnswSpec(m=32, ef_construct=100, payload_m=0, full_scan_threshold_kb=100_000)
 PAYLOAD_INDEXES = {
     "category": "keyword",
     "brand": "keyword",
@@ -44,19 +70,32 @@ def normalize_quantization(value: str | None) -> Quantization | None:
     raise ConfigError(f"unknown quantization {value!r}: use " + ", ".join(("none", *QUANTIZATIONS)))
 
 
-def collection_spec(dims: dict[str, int], quantization: str | None = None) -> CollectionSpec:
+def collection_spec(
+    dims: dict[str, int],
+    quantization: str | None = None,
+    layout: int = LAYOUT,
+    fused_hnsw: HnswSpec | None = None,
+) -> CollectionSpec:
     """The collection layout; ``quantization`` (``"int8"``, or None / ``"none"``) applies to the
-    ``fused`` vector only (the one the shipped plan searches)."""
-    vectors = [VectorSpec(ch, dims[ch], "cosine") for ch in CHANNELS]
-    vectors.append(
-        VectorSpec(
-            FUSED,
-            sum(dims[ch] for ch in CHANNELS),
-            "dot",
-            quantization=normalize_quantization(quantization),
-        )
+    ``fused`` vector only (the one the shipped plan searches). ``fused_hnsw`` replaces
+    :data:`FUSED_HNSW` in :data:`LAYOUT_FUSED` (benchmarks)."""
+    quant = normalize_quantization(quantization)
+    size = sum(dims[ch] for ch in CHANNELS)
+    if layout == LAYOUT_CHANNELS:
+        vectors = [VectorSpec(ch, dims[ch], "cosine") for ch in CHANNELS]
+        vectors.append(VectorSpec(FUSED, size, "dot", quantization=quant))
+        return CollectionSpec(vectors=tuple(vectors), payload_indexes=dict(PAYLOAD_INDEXES))
+    if layout != LAYOUT_FUSED:
+        raise ConfigError(f"unknown collection layout {layout!r}")
+    fused = VectorSpec(FUSED, size, "dot", quantization=quant, hnsw=fused_hnsw or FUSED_HNSW)
+    return CollectionSpec(
+        vectors=(fused,), payload_indexes=dict(PAYLOAD_INDEXES), payload_graph=frozenset()
     )
-    return CollectionSpec(vectors=tuple(vectors), payload_indexes=dict(PAYLOAD_INDEXES))
+
+
+def vector_names(layout: int) -> tuple[str, ...]:
+    """The named vectors a point of a collection with ``layout`` has."""
+    return (*CHANNELS, FUSED) if layout == LAYOUT_CHANNELS else (FUSED,)
 
 
 class ChannelStats(BaseModel):
@@ -82,6 +121,11 @@ class CollectionMeta(BaseModel):
         None,
         description="Quantization of the fused vector, chosen when the collection was created"
         " (None: float32 only); search asks for rescoring when it is set",
+    )
+    layout: Literal[1, 2] = Field(
+        LAYOUT_CHANNELS,
+        description="Which named vectors and graphs the collection has (LAYOUT_CHANNELS: four"
+        " graphs, what collections created before the field have; LAYOUT_FUSED: fused alone)",
     )
 
     def differences(self, model_ids: dict[str, str], dims: dict[str, int]) -> list[str]:

@@ -12,8 +12,14 @@ neighbours and rescores the union of all candidates exactly on ``fused``.
 A collection created with ``quantization="int8"`` (recorded in its metadata) has an int8 copy of
 ``fused`` that HNSW searches use; the searcher then asks the engine to fetch ``oversampling x``
 the candidates with it and rescore them with the float32 vectors, so the scores returned are
-still the exact weighted scores. Exact searches and one-channel searches (on unquantized
-vectors) are unchanged.
+still the exact weighted scores. Exact searches are unchanged.
+
+The plan uses what the collection's layout (``CollectionMeta.layout``) has. On the current one
+(``fused`` alone) a one-channel weighting is a fused search whose other blocks are zero, with
+:data:`ONE_CHANNEL_EF_FACTOR` times the ``hnsw_ef`` (the graph was built for the concatenation),
+per-channel scores are read from the hits' fused blocks, and filtered searches let the engine
+use ACORN (the graph has no payload links). On a collection of the first layout a one-channel
+weighting searches that channel's own vector and graph, as before.
 """
 
 from __future__ import annotations
@@ -34,17 +40,20 @@ from qdrant_mm.collection import open_collection
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import QueryError
 from qdrant_mm.filters import check_filter, to_filter
-from qdrant_mm.fusion import query_vector
+from qdrant_mm.fusion import channel_block_query, query_vector
 from qdrant_mm.image_modes import to_model_rgb
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes
 from qdrant_mm.profiles import DEFAULT_PROFILE, ProfileStore
-from qdrant_mm.schema import FUSED, CollectionMeta
+from qdrant_mm.schema import FUSED, LAYOUT_CHANNELS, CollectionMeta
 from qdrant_mm.weights import CHANNELS, Weights
 
 MAX_LIMIT = 1000
 #: Payload keys sync keeps for itself, not shown in results.
 INTERNAL_FIELDS = frozenset({"content_hash", "payload_hash"})
 MAX_OFFSET = 100_000
+#: ``hnsw_ef`` multiplier of a one-channel weighting (both layouts): on the fused graph such a
+#: query lies off the space the graph was built for; on a channel's own graph it has fewer dims.
+ONE_CHANNEL_EF_FACTOR = 2
 SearchPlanName = Literal["fused", "union"]
 
 
@@ -217,15 +226,6 @@ class Searcher:
         page = {"limit": limit, "offset": offset, "filter": filter}
         ef = max(self.hnsw_ef, 2 * (limit + offset)) if self.hnsw_ef else None
         exact = self.exact or (meta.points is not None and meta.points <= self.exact_below)
-        if len(active) == 1:
-            return self._single_channel(active[0], query, page, ef, exact, calibration)
-        vector, score_offset = query_vector(query, weights, meta.dims, calibration)
-        prefetch: tuple[Prefetch, ...] = ()
-        if self.plan == "union":
-            depth = max(self.union_limit, limit + offset)
-            prefetch = (Prefetch(FUSED, vector, depth),) + tuple(
-                Prefetch(ch, np.asarray(query[ch], dtype=np.float32), depth) for ch in active
-            )
         # A quantized fused vector: rescore with the float32 vectors (exact scores) after
         # collecting oversampling x the candidates with the int8 ones (the recall).
         quantization = (
@@ -233,6 +233,21 @@ class Searcher:
             if meta.quantization and not exact
             else None
         )
+        if len(active) == 1:
+            return self._single_channel(
+                meta, active[0], query, page, ef, exact, quantization, calibration
+            )
+        vector, score_offset = query_vector(query, weights, meta.dims, calibration)
+        channels = meta.layout == LAYOUT_CHANNELS
+        prefetch: tuple[Prefetch, ...] = ()
+        if self.plan == "union":
+            depth = max(self.union_limit, limit + offset)
+            prefetch = (Prefetch(FUSED, vector, depth),) + tuple(
+                Prefetch(ch, np.asarray(query[ch], dtype=np.float32), depth)
+                if channels
+                else Prefetch(FUSED, channel_block_query(query[ch], ch, meta.dims), depth)
+                for ch in active
+            )
         plan = QueryPlan(
             using=FUSED,
             vector=vector,
@@ -240,25 +255,46 @@ class Searcher:
             hnsw_ef=ef,
             exact=exact,
             quantization=quantization,
-            score_vectors=_channel_queries(query),
+            acorn=not channels,
+            **self._channel_scores(meta, query),
             **page,
         )
         raw = self.backend.query(self.collection, plan)
         return [_hit(h, h.score + score_offset, h.vector_scores) for h in raw]
 
-    def _single_channel(self, channel, query, page, ef, exact, calibration) -> list[SearchHit]:
-        """One channel weighted: search that channel's own vector and graph. Its HNSW graph was
-        built for that space alone, so it finds the channel's top-k more reliably than the fused
-        graph does; twice the ef costs about what the fused search costs (fewer dims). Other
-        channels given in ``query`` (evaluation, tuning) are scored by the backend
-        (``QueryPlan.score_vectors``)."""
-        others = {ch: v for ch, v in _channel_queries(query).items() if ch != channel}
+    def _channel_scores(
+        self, meta: CollectionMeta, query: Mapping[str, np.ndarray], skip: str | None = None
+    ) -> dict[str, Any]:
+        """``QueryPlan`` fields that score every hit on each channel given in ``query`` (but
+        ``skip``): from the channels' own vectors, or from the fused blocks."""
+        wanted = {ch: v for ch, v in _channel_queries(query).items() if ch != skip}
+        if meta.layout == LAYOUT_CHANNELS:
+            return {"score_vectors": wanted}
+        return {
+            "score_dots": {
+                ch: (FUSED, channel_block_query(v, ch, meta.dims)) for ch, v in wanted.items()
+            }
+        }
+
+    def _single_channel(
+        self, meta, channel, query, page, ef, exact, quantization, calibration
+    ) -> list[SearchHit]:
+        """One channel weighted, with :data:`ONE_CHANNEL_EF_FACTOR` times the ef. On a collection
+        of the first layout it searches that channel's own vector and graph (built for that
+        space alone); on the current one it searches ``fused`` with the other blocks zero, whose
+        scores are that channel's cosines exactly. Other channels given in ``query``
+        (evaluation, tuning) are scored by the backend."""
+        channels = meta.layout == LAYOUT_CHANNELS
         plan = QueryPlan(
-            using=channel,
-            vector=np.asarray(query[channel], dtype=np.float32),
-            hnsw_ef=2 * ef if ef else None,
+            using=channel if channels else FUSED,
+            vector=np.asarray(query[channel], dtype=np.float32)
+            if channels
+            else channel_block_query(query[channel], channel, meta.dims),
+            hnsw_ef=ONE_CHANNEL_EF_FACTOR * ef if ef else None,
             exact=exact,
-            score_vectors=others,
+            quantization=None if channels else quantization,
+            acorn=not channels,
+            **self._channel_scores(meta, query, skip=channel),
             **page,
         )
         raw = self.backend.query(self.collection, plan)

@@ -33,7 +33,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from qdrant_mm import defaults
-from qdrant_mm.backends.base import Backend, PointRecord
+from qdrant_mm.backends.base import Backend, BuildWatch, PointRecord
 from qdrant_mm.calibration import compute_calibration
 from qdrant_mm.catalog import Catalog, Product, content_hash, payload_hash, point_id, read_catalog
 from qdrant_mm.collection import (
@@ -50,11 +50,18 @@ from qdrant_mm.errors import CatalogError, ConfigError, ImageLoadError, StoredSt
 from qdrant_mm.fusion import fuse_document
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes, resolve_image_ref
 from qdrant_mm.retry import retrying
-from qdrant_mm.schema import FUSED, CollectionMeta, meta_key, normalize_quantization
+from qdrant_mm.schema import (
+    FUSED,
+    LAYOUT,
+    LAYOUT_CHANNELS,
+    CollectionMeta,
+    meta_key,
+    normalize_quantization,
+    vector_names,
+)
 from qdrant_mm.weights import CHANNELS
 
 HASH_FIELDS = ("product_id", "content_hash", "payload_hash")
-VECTOR_NAMES = (*CHANNELS, FUSED)
 
 
 class FailedProduct(BaseModel):
@@ -100,6 +107,11 @@ class Progress:
     def advance(self, n: int = 1) -> None: ...
 
     def stop(self) -> None: ...
+
+    def build_watch(self) -> BuildWatch | None:
+        """How the index build after the writes is reported (None: not at all). Called after
+        :meth:`stop`; the build may take many minutes on a large collection."""
+        return None
 
 
 @dataclass
@@ -221,16 +233,16 @@ class Syncer:
                 if work is not None:
                     pending.append(work)
                 if len(pending) >= self.batch_size:
-                    self._embed_and_write(physical, pending, report)
+                    self._embed_and_write(physical, meta, pending, report)
                     progress.advance(len(pending))
                     pending = []
                 if work is None:
                     progress.advance()
             if pending:
-                self._embed_and_write(physical, pending, report)
+                self._embed_and_write(physical, meta, pending, report)
                 progress.advance(len(pending))
             for batch in _batches(payload_only, self.batch_size):
-                self._rewrite_payloads(physical, batch, report)
+                self._rewrite_payloads(physical, meta, batch, report)
         finally:
             progress.stop()
 
@@ -244,7 +256,7 @@ class Syncer:
             )
         else:
             self._delete_removed(physical, catalog, stored, report)
-        report.index_seconds = self.backend.optimize(physical)
+        report.index_seconds = self.backend.optimize(physical, watch=progress.build_watch())
         self._update_meta(physical, report, calibrate)
         if rebuild:
             self._finish_rebuild(physical, report, usable)
@@ -295,7 +307,9 @@ class Syncer:
             **extra,
         }
 
-    def _embed_and_write(self, physical: str, batch: Sequence[_Work], report: SyncReport) -> None:
+    def _embed_and_write(
+        self, physical: str, meta: CollectionMeta, batch: Sequence[_Work], report: SyncReport
+    ) -> None:
         decoded: list[tuple[_Work, Any]] = []
         for w in batch:
             try:
@@ -309,8 +323,11 @@ class Syncer:
             works, emb = group
             fused = fuse_document(emb.vectors)
             for i, w in enumerate(works):
-                vectors = {ch: emb.vectors[ch][i] for ch in CHANNELS}
-                vectors[FUSED] = fused[i]
+                # The named vectors the collection's layout has: fused alone, or also the
+                # channels (collections of the first layout).
+                vectors = {FUSED: fused[i]}
+                if meta.layout == LAYOUT_CHANNELS:
+                    vectors.update({ch: emb.vectors[ch][i] for ch in CHANNELS})
                 payload = self._payload(
                     w.product, w.content_hash, w.payload_hash, interrogator_text=emb.descriptions[i]
                 )
@@ -362,11 +379,15 @@ class Syncer:
         return emb
 
     def _rewrite_payloads(
-        self, physical: str, batch: Sequence[tuple[Product, str, str]], report: SyncReport
+        self,
+        physical: str,
+        meta: CollectionMeta,
+        batch: Sequence[tuple[Product, str, str]],
+        report: SyncReport,
     ) -> None:
         """Payload-only change: rewrite the point with its stored vectors (no model call)."""
         by_pid = {point_id(p.id): (p, c, h) for p, c, h in batch}
-        stored = self._retrieve(physical, list(by_pid), VECTOR_NAMES)
+        stored = self._retrieve(physical, list(by_pid), vector_names(meta.layout))
         records = []
         for sp in stored:
             product, chash, phash = by_pid[sp.id]
@@ -501,6 +522,7 @@ class Syncer:
                 and meta.model_ids == model_ids
                 and meta.dims == dims
                 and meta.quantization == self.quantization
+                and meta.layout == LAYOUT
             ):
                 return physical, meta
             drop_physical(self.backend, physical)

@@ -21,8 +21,8 @@ from qdrant_mm.backends.qdrant_client_backend import QdrantClientBackend
 from qdrant_mm.catalog import point_id
 from qdrant_mm.collection import create_physical, read_collection_meta
 from qdrant_mm.errors import ConfigError, QueryError
-from qdrant_mm.fusion import fuse_document
-from qdrant_mm.schema import FUSED, collection_spec
+from qdrant_mm.fusion import fuse_document, split
+from qdrant_mm.schema import FUSED, LAYOUT_CHANNELS, LAYOUT_FUSED, collection_spec
 from qdrant_mm.search import Searcher
 from qdrant_mm.settings import CHANNELS, load_settings
 from qdrant_mm.sync import Syncer
@@ -59,9 +59,13 @@ def test_settings_default_int8_and_validated(monkeypatch):
 
 def test_collection_spec_quantizes_fused_only():
     dims = {"blip": 4, "clip": 6, "interrogator": 6}
-    for off in (None, "none"):
-        assert all(v.quantization is None for v in collection_spec(dims, off).vectors)
+    for layout in (LAYOUT_FUSED, LAYOUT_CHANNELS):
+        for off in (None, "none"):
+            spec = collection_spec(dims, off, layout=layout)
+            assert all(v.quantization is None for v in spec.vectors)
     spec = collection_spec(dims, quantization="int8")
+    assert {v.name: v.quantization for v in spec.vectors} == {FUSED: "int8"}
+    spec = collection_spec(dims, quantization="int8", layout=LAYOUT_CHANNELS)
     assert {v.name: v.quantization for v in spec.vectors} == {
         "blip": None,
         "clip": None,
@@ -89,10 +93,12 @@ def configured_quantization(backend, physical: str):  # noqa: F811
 
 
 def stored_vectors(backend, physical):  # noqa: F811
+    """Product ids and each channel's stored vectors, read from the fused vectors' blocks."""
     ids = [pid for pid, _ in backend.scroll_payload(physical, ["product_id"])]
-    points = backend.retrieve(physical, ids, CHANNELS)
+    points = backend.retrieve(physical, ids, (FUSED,))
     names = [p.payload["product_id"] for p in points]
-    return names, {ch: np.stack([p.vectors[ch] for p in points]) for ch in CHANNELS}
+    dims = read_collection_meta(backend, physical).dims
+    return names, split(np.stack([p.vectors[FUSED] for p in points]), dims)
 
 
 def exact_scores(vectors, q, w: Weights) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -167,7 +173,9 @@ def test_quantized_collection_via_sync_searches_exactly(tmp_path, backend, colle
     assert plans[-1].quantization == QuantizationSearch(rescore=True, oversampling=2.0)
     assert [h.id for h in hits] == [names[i] for i in np.argsort(-score, kind="stable")[:5]]
     hits = searcher.search_vectors(q, Weights.parse("0,1,0"), limit=5)
-    assert plans[-1].using == "clip" and plans[-1].quantization is None
+    # One channel: fused with the other blocks zero, quantized and rescored like any search.
+    assert plans[-1].using == FUSED
+    assert plans[-1].quantization == QuantizationSearch(rescore=True, oversampling=2.0)
     assert hits[0].score == pytest.approx(float(np.max(vectors["clip"] @ q["clip"])), abs=1e-5)
 
 
@@ -265,11 +273,7 @@ def test_edge_hnsw_on_quantized_fused_rescored_scores_are_exact(tmp_path):
         edge.upsert(
             "c",
             [
-                PointRecord(
-                    point_id(ids[i]),
-                    {**{ch: vectors[ch][i] for ch in CHANNELS}, FUSED: fused[i]},
-                    {"product_id": ids[i]},
-                )
+                PointRecord(point_id(ids[i]), {FUSED: fused[i]}, {"product_id": ids[i]})
                 for i in range(n)
             ],
         )
@@ -337,7 +341,9 @@ def test_server_backend_sends_scalar_quantization_and_search_params():
 
     client.create_collection, client.query_points = create, query
     bundle = fake_bundle()
-    create_physical(server, "c", bundle.model_ids(), bundle.dims(), quantization="int8")
+    create_physical(
+        server, "c", bundle.model_ids(), bundle.dims(), quantization="int8", layout=LAYOUT_CHANNELS
+    )
     vp = dict(calls["create"])["c"]["vectors_config"]
     assert vp["blip"].quantization_config is None
     assert vp[FUSED].quantization_config == models.ScalarQuantization(

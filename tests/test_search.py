@@ -11,7 +11,7 @@ from qdrant_mm.catalog import point_id
 from qdrant_mm.collection import create_physical
 from qdrant_mm.errors import QueryError, WeightsError
 from qdrant_mm.fusion import fuse_document
-from qdrant_mm.schema import FUSED
+from qdrant_mm.schema import FUSED, LAYOUT_CHANNELS, LAYOUT_FUSED
 from qdrant_mm.search import Searcher
 from qdrant_mm.weights import CHANNELS, Weights
 from tests.backends import backend, collection_name  # noqa: F401 (fixtures)
@@ -36,7 +36,11 @@ def correlated_vectors(rng, n, dims):
 
 
 class Corpus:
-    def __init__(self, store, name, n=N, seed=0):
+    """``n`` products written straight through the backend into a collection of ``layout``
+    (the current one, or the first one: an existing collection created before it)."""
+
+    def __init__(self, store, name, n=N, seed=0, layout=LAYOUT_FUSED):
+        self.layout = layout
         self.bundle = fake_bundle()
         self.dims = self.bundle.dims()
         rng = np.random.default_rng(seed)
@@ -44,15 +48,16 @@ class Corpus:
         self.ids = [f"sku-{i}" for i in range(n)]
         self.category = np.array([CATS[i % 4] for i in range(n)])
         self.price = rng.uniform(1, 100, n).round(2)
-        create_physical(store, name, self.bundle.model_ids(), self.dims)
+        create_physical(store, name, self.bundle.model_ids(), self.dims, layout=layout)
         fused = fuse_document(self.vectors)
+        channels = CHANNELS if layout == LAYOUT_CHANNELS else ()
         for start in range(0, n, 500):
             store.upsert(
                 name,
                 [
                     PointRecord(
                         point_id(self.ids[i]),
-                        {**{ch: self.vectors[ch][i] for ch in CHANNELS}, FUSED: fused[i]},
+                        {**{ch: self.vectors[ch][i] for ch in channels}, FUSED: fused[i]},
                         {
                             "product_id": self.ids[i],
                             "category": str(self.category[i]),
@@ -76,9 +81,9 @@ class Corpus:
         return order, score, per
 
 
-@pytest.fixture
-def corpus(backend, collection_name):  # noqa: F811
-    return Corpus(backend, collection_name)
+@pytest.fixture(params=[LAYOUT_FUSED, LAYOUT_CHANNELS], ids=["fused-layout", "channels-layout"])
+def corpus(request, backend, collection_name):  # noqa: F811
+    return Corpus(backend, collection_name, layout=request.param)
 
 
 CORNERS = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (0.5, 0.5, 0), (0.7, 0.2, 0.1)]
@@ -101,12 +106,13 @@ def test_top10_and_scores_match_exact_numpy_ranking(corpus, w):
             assert h.score == pytest.approx(recombined, abs=1e-5)
 
 
-def test_backend_scores_the_hits_per_named_vector(corpus, backend, collection_name):  # noqa: F811
+def test_backend_scores_the_hits_per_named_vector(backend, collection_name):  # noqa: F811
     """``QueryPlan.score_vectors``: every hit gets the cosine of each named vector with its
     query vector (not-unit query vectors included), without its vectors being returned; with a
     filter, a page offset, and with no hit at all."""
     from qdrant_mm.backends.base import QueryPlan
 
+    corpus = Corpus(backend, collection_name, layout=LAYOUT_CHANNELS)
     rng = np.random.default_rng(5)
     q = corpus.query(rng)
     raw = {ch: 3.0 * q[ch] for ch in ("blip", "interrogator")}  # scores are cosines
@@ -144,6 +150,45 @@ def test_backend_scores_the_hits_per_named_vector(corpus, backend, collection_na
         )
         == []
     )
+
+
+def test_backend_scores_the_hits_on_fused_blocks(backend, collection_name):  # noqa: F811
+    """``QueryPlan.score_dots``: every hit gets the dot product of its stored fused vector with
+    a channel's unit query in that channel's block (zeros elsewhere), i.e. the channel's cosine,
+    on a collection that stores ``fused`` alone; with a filter and a page offset."""
+    from qdrant_mm.backends.base import QueryPlan
+    from qdrant_mm.fusion import channel_block_query
+
+    corpus = Corpus(backend, collection_name, n=300, layout=LAYOUT_FUSED)
+    q = corpus.query(np.random.default_rng(6))
+    dots = {
+        ch: (FUSED, channel_block_query(3.0 * q[ch], ch, corpus.dims))  # any length: made unit
+        for ch in ("blip", "interrogator")
+    }
+    only_bags = models.Filter(
+        must=[models.FieldCondition(key="category", match=models.MatchValue(value="bags"))]
+    )
+    plan = QueryPlan(
+        using=FUSED,
+        vector=channel_block_query(q["clip"], "clip", corpus.dims),
+        limit=7,
+        offset=3,
+        exact=True,
+        score_dots=dots,
+        filter=only_bags,
+    )
+    hits = backend.query(collection_name, plan)
+    mask = corpus.category == "bags"
+    clip = corpus.vectors["clip"] @ q["clip"]
+    order = np.flatnonzero(mask)[np.argsort(-clip[mask], kind="stable")]
+    assert [h.payload["product_id"] for h in hits] == [corpus.ids[i] for i in order[3:10]]
+    for h, i in zip(hits, order[3:10], strict=True):
+        assert h.score == pytest.approx(float(clip[i]), abs=1e-5)
+        assert set(h.vector_scores) == {"blip", "interrogator"} and not h.vectors
+        for ch in dots:
+            assert h.vector_scores[ch] == pytest.approx(
+                float(corpus.vectors[ch][i] @ q[ch]), abs=1e-5
+            )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
@@ -316,7 +361,13 @@ def test_plan_choice_exact_when_small_hnsw_when_large_single_channel_routed(corp
     corpus.searcher.search_vectors(q, Weights.parse("1,1,1"), limit=10)
     assert plans[-1].using == FUSED and not plans[-1].exact and plans[-1].hnsw_ef == 256
     hits = corpus.searcher.search_vectors(q, Weights.parse("0,1,0"), limit=10)
-    assert plans[-1].using == "clip" and plans[-1].hnsw_ef == 512
+    # A one-channel weighting: that channel's own graph where it has one, else fused with the
+    # other blocks zero; twice the ef either way.
+    if corpus.layout == LAYOUT_CHANNELS:
+        assert plans[-1].using == "clip" and plans[-1].hnsw_ef == 512
+    else:
+        assert plans[-1].using == FUSED and plans[-1].hnsw_ef == 512
+        assert not plans[-1].vector[: corpus.dims["blip"]].any()
     order, score, per = corpus.exact(q, Weights.parse("0,1,0"))
     assert [h.id for h in hits] == [corpus.ids[i] for i in order[:10]]
     for h, i in zip(hits, order[:10], strict=True):

@@ -7,6 +7,7 @@ import pytest
 
 from qdrant_mm.catalog import point_id
 from qdrant_mm.errors import SchemaMismatchError
+from qdrant_mm.fusion import split
 from qdrant_mm.schema import FUSED
 from qdrant_mm.settings import CHANNELS
 from qdrant_mm.sync import Syncer
@@ -24,7 +25,7 @@ def stored_products(backend, collection):  # noqa: F811
     }
 
 
-def test_sync_stores_every_product_with_three_vectors_fused_and_payload(
+def test_sync_stores_every_product_with_its_fused_vector_and_payload(
     tmp_path,
     backend,  # noqa: F811
     collection_name,  # noqa: F811
@@ -35,18 +36,17 @@ def test_sync_stores_every_product_with_three_vectors_fused_and_payload(
     report = Syncer(backend, bundle, collection_name, batch_size=5).sync(cat)
     assert (report.added, report.updated, report.unchanged, report.deleted) == (12, 0, 0, 0)
     assert report.failed == []
-    got = backend.retrieve(collection_name, [point_id(r["id"]) for r in rows], (*CHANNELS, FUSED))
+    got = backend.retrieve(collection_name, [point_id(r["id"]) for r in rows], (FUSED,))
     assert len(got) == 12
     dims = bundle.dims()
     for sp in got:
         row = next(r for r in rows if r["id"] == sp.payload["product_id"])
         for k in ("title", "category", "brand", "price", "colour"):
             assert sp.payload[k] == row[k]
-        for ch in CHANNELS:
-            assert sp.vectors[ch].shape == (dims[ch],)
-            assert np.linalg.norm(sp.vectors[ch]) == pytest.approx(1.0, abs=1e-5)
-        fused = np.concatenate([sp.vectors[ch] for ch in CHANNELS])
-        np.testing.assert_allclose(sp.vectors[FUSED], fused, atol=1e-6)
+        # fused = concat of the channels' unit vectors (the current layout stores nothing else)
+        assert sp.vectors[FUSED].shape == (sum(dims.values()),)
+        for ch, block in split(sp.vectors[FUSED], dims).items():
+            assert np.linalg.norm(block) == pytest.approx(1.0, abs=1e-5), ch
         assert row["title"] in sp.payload["interrogator_text"]
 
 
@@ -96,11 +96,11 @@ def test_changed_image_bytes_reembed(tmp_path, backend, collection_name):  # noq
     cat = write_catalog(tmp_path, product_rows(4))
     bundle = fake_bundle()
     Syncer(backend, bundle, collection_name).sync(cat)
-    old = backend.retrieve(collection_name, [point_id("p1")], ("blip",))[0].vectors["blip"]
+    old = backend.retrieve(collection_name, [point_id("p1")], (FUSED,))[0].vectors[FUSED]
     write_image(tmp_path / "images" / "p1.png", seed=12345)
     report = Syncer(backend, bundle, collection_name).sync(cat)
     assert report.updated == 1
-    new = backend.retrieve(collection_name, [point_id("p1")], ("blip",))[0].vectors["blip"]
+    new = backend.retrieve(collection_name, [point_id("p1")], (FUSED,))[0].vectors[FUSED]
     assert not np.allclose(old, new)
 
 
@@ -305,8 +305,8 @@ def test_sync_stores_calibration_statistics(tmp_path, backend, collection_name):
     bundle = fake_bundle()
     rows = product_rows(10)
     titles = [r["title"] for r in rows]
-    stored = backend.retrieve(collection_name, [point_id(r["id"]) for r in rows], CHANNELS)
-    docs = {ch: np.stack([sp.vectors[ch] for sp in stored]) for ch in CHANNELS}
+    stored = backend.retrieve(collection_name, [point_id(r["id"]) for r in rows], (FUSED,))
+    docs = split(np.stack([sp.vectors[FUSED] for sp in stored]), bundle.dims())
     queries = {"blip": bundle.blip.encode_texts(titles), "clip": bundle.clip.encode_texts(titles)}
     queries["interrogator"] = queries["clip"]
     for ch in CHANNELS:

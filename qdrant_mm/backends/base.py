@@ -46,21 +46,58 @@ INT8_QUANTILE = 0.99
 
 
 @dataclass(frozen=True)
+class HnswSpec:
+    """How a named vector's HNSW graph is built (None: the engine's default).
+
+    ``m``: links per node (0: no graph, the vector is only scanned exactly); ``ef_construct``:
+    candidates kept while building; ``payload_m``: links per node of the extra graphs built for
+    the values of indexed payload fields (0: none; filtered searches then rely on the
+    engine's filtered-search strategy); ``full_scan_threshold_kb``: a search whose filter keeps
+    fewer points than this many KB of vectors scans them exactly instead of walking the graph.
+    """
+
+    m: int | None = None
+    ef_construct: int | None = None
+    payload_m: int | None = None
+    full_scan_threshold_kb: int | None = None
+
+
+@dataclass(frozen=True)
 class VectorSpec:
     """A named vector. ``quantization="int8"`` stores a scalar-quantized int8 copy beside the
     float32 vector (quantile :data:`INT8_QUANTILE`, in RAM); HNSW searches then score with it
-    and, when the query asks for it (:class:`QuantizationSearch`), rescore with the originals."""
+    and, when the query asks for it (:class:`QuantizationSearch`), rescore with the originals.
+    ``hnsw``: how its graph is built (None: the engine's defaults)."""
 
     name: str
     dim: int
     distance: Distance
     quantization: Quantization | None = None
+    hnsw: HnswSpec | None = None
 
 
 @dataclass(frozen=True)
 class CollectionSpec:
+    """Named vectors and payload indexes. ``payload_graph``: the indexed payload fields that get
+    extra HNSW links (see :attr:`HnswSpec.payload_m`); None: every indexed field (the engine's
+    default)."""
+
     vectors: tuple[VectorSpec, ...]
     payload_indexes: dict[str, PayloadIndexType] = field(default_factory=dict)
+    payload_graph: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class BuildWatch:
+    """Asks :meth:`Backend.optimize` to report a long index build as it goes: what it is doing
+    and for how long, on the file descriptor ``fd`` (2: stderr), every ``every_s`` seconds (the
+    first report after that long, so a short build says nothing). ``live``: a terminal, where
+    one line is rewritten in place; otherwise one line per report (logs, pipes). Backends whose
+    engine indexes by itself (a Qdrant server, local mode) have nothing to report."""
+
+    fd: int = 2
+    every_s: float = 15.0
+    live: bool = False
 
 
 @dataclass
@@ -139,8 +176,15 @@ class QueryPlan:
 
     ``score_vectors`` (named vector -> query vector, cosine named vectors only): each returned
     hit also gets, in ``Hit.vector_scores``, the cosine of its stored named vector with that
-    query vector (the per-channel breakdown). Backends compute it their cheapest way: Edge with
+    query vector (the per-channel breakdown). ``score_dots`` (label -> (named vector, query
+    vector)): the hit gets, under ``label``, the dot product of its stored named vector with that
+    query vector (a channel's cosine read from its block of ``fused``: the query is the unit
+    channel query with zeros elsewhere). Backends compute both their cheapest way: Edge with
     one batched exact query restricted to the hits' ids, qdrant-client from the hits' vectors.
+
+    ``acorn``: with a ``filter``, let the engine use ACORN (it also explores the neighbours'
+    neighbours of points the filter rejects), which keeps filtered HNSW searches accurate on a
+    graph without payload links. Ignored without a filter and by local mode (always exact).
     """
 
     using: str
@@ -155,6 +199,8 @@ class QueryPlan:
     with_payload: bool = True
     with_vectors: tuple[str, ...] = ()
     score_vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
+    score_dots: Mapping[str, tuple[str, np.ndarray]] = field(default_factory=dict)
+    acorn: bool = False
 
     def __post_init__(self) -> None:
         if self.limit < 1:
@@ -215,9 +261,9 @@ class Backend(Protocol):
 
     def query(self, collection: str, plan: QueryPlan) -> list[Hit]: ...
 
-    def optimize(self, collection: str) -> float:
+    def optimize(self, collection: str, watch: BuildWatch | None = None) -> float:
         """Build indexes after a bulk write; returns the seconds it took (0 when the engine
-        indexes by itself)."""
+        indexes by itself). ``watch``: report the build as it goes (see :class:`BuildWatch`)."""
         ...
 
     def close(self) -> None: ...

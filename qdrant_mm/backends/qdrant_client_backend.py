@@ -30,6 +30,7 @@ from qdrant_client import QdrantClient, models
 
 from qdrant_mm.backends.base import (
     INT8_QUANTILE,
+    BuildWatch,
     CollectionSpec,
     Hit,
     PointRecord,
@@ -84,7 +85,41 @@ def _vector_params(v: VectorSpec) -> models.VectorParams:
             f"named vector {v.name!r}: unknown quantization {v.quantization!r}"
         )
     return models.VectorParams(
-        size=v.dim, distance=_DISTANCE[v.distance], quantization_config=quantization
+        size=v.dim,
+        distance=_DISTANCE[v.distance],
+        quantization_config=quantization,
+        hnsw_config=_hnsw_diff(v),
+    )
+
+
+def _hnsw_diff(v: VectorSpec) -> models.HnswConfigDiff | None:
+    """The per-vector HNSW settings of ``v`` (None: the collection's)."""
+    h = v.hnsw
+    if h is None:
+        return None
+    for what, value in (("m", h.m), ("ef_construct", h.ef_construct), ("payload_m", h.payload_m)):
+        if value is not None and int(value) < (4 if what == "ef_construct" else 0):
+            raise BackendRequestError(f"named vector {v.name!r}: {what} {value} is out of range")
+    return models.HnswConfigDiff(
+        m=h.m,
+        ef_construct=h.ef_construct,
+        payload_m=h.payload_m,
+        full_scan_threshold=h.full_scan_threshold_kb,
+    )
+
+
+def _index_schema(spec: CollectionSpec, field: str, kind: str) -> Any:
+    """The payload index schema of ``field``: a plain type, or index parameters saying whether
+    it gets HNSW payload links when ``spec.payload_graph`` names the fields that do."""
+    if spec.payload_graph is None:
+        return _INDEX[kind]
+    enable = field in spec.payload_graph
+    if kind == "keyword":
+        return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, enable_hnsw=enable)
+    if kind == "float":
+        return models.FloatIndexParams(type=models.FloatIndexType.FLOAT, enable_hnsw=enable)
+    return models.IntegerIndexParams(
+        type=models.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=enable
     )
 
 
@@ -169,7 +204,9 @@ class QdrantClientBackend:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # local mode: "payload indexes have no effect"
                 for field, kind in spec.payload_indexes.items():
-                    self.client.create_payload_index(collection, field, field_schema=_INDEX[kind])
+                    self.client.create_payload_index(
+                        collection, field, field_schema=_index_schema(spec, field, kind)
+                    )
 
     def delete_collection(self, collection: str) -> None:
         with self._errors("delete collection", collection):
@@ -323,13 +360,20 @@ class QdrantClientBackend:
     def query(self, collection: str, plan: QueryPlan) -> list[Hit]:
         with self._errors("query", collection, QueryError):
             resp = self._query_points(collection, plan)
-        queries = {
-            name: unit(np.asarray(vec, dtype=np.float32))
+        # label -> (named vector, query, cosine?): cosines of score_vectors, dots of score_dots
+        wanted = {
+            name: (name, unit(np.asarray(vec, dtype=np.float32)), True)
             for name, vec in plan.score_vectors.items()
         }
+        wanted.update(
+            {
+                label: (using, np.asarray(vec, dtype=np.float32), False)
+                for label, (using, vec) in plan.score_dots.items()
+            }
+        )
         hits = []
         for p in resp.points:
-            stored = named_vectors(p.vector, list(queries))
+            stored = named_vectors(p.vector, list({using for using, _, _ in wanted.values()}))
             hits.append(
                 Hit(
                     str(p.id),
@@ -337,9 +381,9 @@ class QdrantClientBackend:
                     dict(p.payload or {}),
                     named_vectors(p.vector, plan.with_vectors),
                     {
-                        name: float(unit(stored[name]) @ q)
-                        for name, q in queries.items()
-                        if name in stored
+                        label: float((unit(stored[using]) if cos else stored[using]) @ q)
+                        for label, (using, q, cos) in wanted.items()
+                        if using in stored
                     },
                 )
             )
@@ -350,6 +394,9 @@ class QdrantClientBackend:
             hnsw_ef=plan.hnsw_ef,
             exact=plan.exact,
             quantization=_quantization_params(plan.quantization),
+            acorn=models.AcornSearchParams(enable=True)
+            if plan.acorn and plan.filter is not None
+            else None,
         )
         prefetch = [
             models.Prefetch(
@@ -376,11 +423,20 @@ class QdrantClientBackend:
             offset=plan.offset or None,
             with_payload=plan.with_payload,
             # One round trip: the breakdown is computed here from the hits' vectors.
-            with_vectors=list(dict.fromkeys([*plan.with_vectors, *plan.score_vectors])) or False,
+            with_vectors=list(
+                dict.fromkeys(
+                    [
+                        *plan.with_vectors,
+                        *plan.score_vectors,
+                        *(using for using, _ in plan.score_dots.values()),
+                    ]
+                )
+            )
+            or False,
         )
 
-    def optimize(self, collection: str) -> float:
-        return 0.0  # the server and local mode index as they go
+    def optimize(self, collection: str, watch: BuildWatch | None = None) -> float:
+        return 0.0  # the server and local mode index as they go: nothing to wait for or report
 
     def close(self) -> None:
         with self._errors("close"):

@@ -22,6 +22,8 @@ import logging
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -32,14 +34,21 @@ from typing import Any
 
 from qdrant_client import models
 
-from qdrant_mm.backends.base import CollectionSpec, Hit, PointRecord, QueryPlan, StoredPoint
+from qdrant_mm.backends.base import (
+    BuildWatch,
+    CollectionSpec,
+    Hit,
+    PointRecord,
+    QueryPlan,
+    StoredPoint,
+)
 from qdrant_mm.backends.common import (
     check_scroll_batch,
     collection_not_found,
     named_vectors,
     point_id,
 )
-from qdrant_mm.backends.edge import requests
+from qdrant_mm.backends.edge import build_watch, requests
 from qdrant_mm.backends.edge.errors import OPEN, is_lock_error, map_edge_errors, store_locked
 from qdrant_mm.backends.edge.filters import to_edge_filter
 from qdrant_mm.backends.edge.store import JsonStore, fsync_dir
@@ -337,7 +346,11 @@ class EdgeBackend:
         request = requests.query_request(self._qe, plan)
         with self._use(self._handle(collection), collection, "query", QueryError) as shard:
             points = shard.query(request)
-            scores = self._vector_scores(shard, plan, points) if plan.score_vectors else {}
+            scores = (
+                self._vector_scores(shard, plan, points)
+                if plan.score_vectors or plan.score_dots
+                else {}
+            )
         names = list(plan.with_vectors)
         return [
             Hit(
@@ -363,15 +376,49 @@ class EdgeBackend:
                 out.setdefault(str(sp.id), {})[name] = float(sp.score)
         return out
 
-    def optimize(self, collection: str) -> float:
+    def optimize(self, collection: str, watch: BuildWatch | None = None) -> float:
         """Run Edge's optimizers (merge segments, build HNSW past the indexing threshold) and
-        flush; returns the seconds it took."""
+        flush; returns the seconds it took. ``optimize()`` holds the GIL throughout, so with
+        ``watch`` the build is reported by a separate process that reads the shard's folder
+        (:mod:`qdrant_mm.backends.edge.build_watch`)."""
         handle = self._handle(collection)
         with self._use(handle, collection, "optimize", BackendError) as shard:
             start = time.perf_counter()
-            shard.optimize()
-            shard.flush()
+            watcher = self._start_watch(handle.name, collection, watch) if watch else None
+            try:
+                shard.optimize()
+                shard.flush()
+            finally:
+                if watcher is not None:
+                    watcher.terminate()
+                    watcher.wait()
             return time.perf_counter() - start
+
+    def _start_watch(self, physical: str, label: str, watch: BuildWatch) -> subprocess.Popen | None:
+        """The process reporting the build of ``physical`` (None if it cannot start: the
+        build goes on unreported rather than failing)."""
+        command = [
+            sys.executable,
+            str(Path(build_watch.__file__)),
+            str(os.getpid()),
+            str(self._collection_dir(physical)),
+            "--label",
+            label,
+            "--every",
+            str(watch.every_s),
+        ]
+        if watch.live:
+            command.append("--live")
+        try:
+            return subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=watch.fd,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        except OSError:
+            return None
 
     def shard_info(self, collection: str) -> dict[str, Any]:
         """Edge's view of a collection (extra to the protocol): points, segments, indexed
