@@ -87,6 +87,16 @@ class Generator:
                 parts[ch].append(v[ch])
         return {ch: np.concatenate(parts[ch]) for ch in CHANNELS}
 
+    def blocks(self, n: int, block: int = 20_000) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """The same ``n`` products as a stream of ``(start, {channel: (m, dim_c) float32})``
+        blocks, each drawn from its own seed ``(seed + 1, block number)``: any pass over the
+        data (writing, exact rankings) makes it again, block by block, so a million products
+        never sit in memory at once. (Other numbers than :meth:`products` gives.)"""
+        for b, start in enumerate(range(0, n, block)):
+            rng = np.random.default_rng((self.seed + 1, b))
+            m = min(block, n - start)
+            yield start, self.views(rng.standard_normal((m, self.latent_dim)), rng)
+
     def queries(self, n: int, seed: int = 12345) -> list[dict[str, np.ndarray]]:
         rng = np.random.default_rng(seed)
         v = self.views(rng.standard_normal((n, self.latent_dim)), rng)
@@ -127,6 +137,53 @@ def exact_topk_many(
         order = np.argsort(-scores, axis=0, kind="stable")[:k]
         out[name] = [idx[order[:, j], j] for j in range(len(queries))]
     return out
+
+
+def exact_topk_blocks(
+    blocks: Iterable[tuple[int, dict[str, np.ndarray]]],
+    queries: Sequence[dict[str, np.ndarray]],
+    rankings: dict[str, tuple[Sequence[float], np.ndarray | None]],
+    k: int,
+) -> dict[str, list[np.ndarray]]:
+    """Like :func:`exact_topk_many` over a stream of ``(start, vectors)`` blocks, for rankings
+    ``{name: (weights, mask)}`` where ``mask`` (bool over all products, or None) keeps only the
+    products a filter passes. Holds one block and the running top-k, whatever the N."""
+    qmat = {ch: np.stack([q[ch] for q in queries]).astype(np.float32).T for ch in CHANNELS}
+    nq = len(queries)
+    best: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for lo, vectors in blocks:
+        m = len(vectors[CHANNELS[0]])
+        sims = {ch: vectors[ch] @ qmat[ch] for ch in CHANNELS}
+        for name, (weights, mask) in rankings.items():
+            score = np.zeros((m, nq), dtype=np.float32)
+            for ch, w in zip(CHANNELS, weights, strict=True):
+                if w:
+                    score += np.float32(w) * sims[ch]
+            if mask is not None:
+                score[~mask[lo : lo + m]] = -np.inf
+            kk = min(k, m)
+            top = np.argpartition(-score, kk - 1, axis=0)[:kk]
+            cand_s = np.take_along_axis(score, top, axis=0)
+            cand_i = top + lo
+            if name in best:
+                cand_s = np.concatenate([best[name][0], cand_s])
+                cand_i = np.concatenate([best[name][1], cand_i])
+                keep = np.argpartition(-cand_s, k - 1, axis=0)[:k]
+                cand_s = np.take_along_axis(cand_s, keep, axis=0)
+                cand_i = np.take_along_axis(cand_i, keep, axis=0)
+            best[name] = (cand_s, cand_i)
+    out: dict[str, list[np.ndarray]] = {}
+    for name, (scores, idx) in best.items():
+        order = np.argsort(-scores, axis=0, kind="stable")[:k]
+        out[name] = [idx[order[:, j], j] for j in range(nq)]
+    return out
+
+
+def peak_rss_bytes() -> int:
+    """The highest resident set size this process has had (getrusage; kB on Linux)."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def recall(got: Iterable[str], want: Iterable[str]) -> float:

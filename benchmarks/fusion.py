@@ -67,21 +67,28 @@ from common import (  # noqa: E402
     IMG_DIR,
     RESULTS_DIR,
     Generator,
+    du_bytes,
     edge_shard,
-    exact_topk_many,
+    exact_topk_blocks,
     log,
     machine,
     make_backend,
     merge_results,
+    peak_rss_bytes,
     percentiles,
-    product_ids,
     recall,
-    seed_collection,
+    rss_bytes,
     timer,
 )
 
-from qdrant_mm.backends.base import QuantizationSearch, QueryPlan  # noqa: E402
-from qdrant_mm.schema import FUSED  # noqa: E402
+from qdrant_mm import search as search_module  # noqa: E402
+from qdrant_mm.backends.base import (  # noqa: E402
+    BuildWatch,
+    HnswSpec,
+    QuantizationSearch,
+    QueryPlan,
+)
+from qdrant_mm.schema import FUSED, FUSED_HNSW, LAYOUT, LAYOUT_CHANNELS  # noqa: E402
 from qdrant_mm.search import Searcher  # noqa: E402
 from qdrant_mm.weights import CHANNELS, Weights  # noqa: E402
 from tests.fakes import fake_bundle  # noqa: E402
@@ -99,6 +106,17 @@ WEIGHTINGS: dict[str, tuple[float, float, float]] = {
 PLANS = ("fused", "union", "formula", "rrf", "dbsf", "fused_novec", "clip")
 RRF_K = 2
 COLLECTION = "bench"
+#: The one-vector baseline collection (``clip`` alone) of the ``fused``-only layout.
+BASELINE = "bench-clip"
+#: Share of the products in each category: a large one (~10%), a small one (~1%), the rest.
+CATEGORY_SHARES: dict[str, float] = {
+    "shoes": 0.10,
+    "watches": 0.01,
+    **{c: 0.89 / 6 for c in ("shirts", "bags", "hats", "dresses", "toys", "lamps")},
+}
+FILTER_CATEGORIES = {"category 10%": "shoes", "category 1%": "watches"}
+FILTER_PRICE = (100.0, 125.0)  # ~5% of the uniform 1-500 prices
+FILTER_WEIGHTINGS = ("centre 1/3,1/3,1/3", "corner clip 0,1,0")
 DEFAULT_OUT = RESULTS_DIR / "fusion.json"
 
 PlanFn = Callable[[dict[str, np.ndarray], tuple[float, float, float]], list[str]]
@@ -230,18 +248,30 @@ def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, Pl
         plan = QueryPlan(using=FUSED, vector=vec, limit=10, hnsw_ef=ef, quantization=quantization)
         return [h.payload["product_id"] for h in backend.query(COLLECTION, plan)]
 
-    def clip_only(q, w):
-        plan = QueryPlan(using="clip", vector=q["clip"], limit=10, hnsw_ef=ef)
-        return [h.payload["product_id"] for h in backend.query(COLLECTION, plan)]
+    channels = args.layout == LAYOUT_CHANNELS
+    baseline = COLLECTION if channels else BASELINE
 
-    direct = edge_plans(backend, ef, depth) if kind == "edge" else local_plans(backend, depth)
-    return {
-        "fused": shipped("fused"),
-        "union": shipped("union"),
-        **direct,
-        "fused_novec": fused_novec,
-        "clip": clip_only,
-    }
+    base_quant = (
+        QuantizationSearch(rescore=True, oversampling=args.oversampling)
+        if not channels and args.baseline_quantization != "none"
+        else None
+    )
+
+    def clip_only(q, w):
+        plan = QueryPlan(
+            using="clip", vector=q["clip"], limit=10, hnsw_ef=ef, quantization=base_quant
+        )
+        return [h.payload["product_id"] for h in backend.query(baseline, plan)]
+
+    out = {"fused": shipped("fused"), "union": shipped("union")}
+    if channels:  # per-channel prefetches need the channels' own vectors
+        out.update(
+            edge_plans(backend, ef, depth) if kind == "edge" else local_plans(backend, depth)
+        )
+    out["fused_novec"] = fused_novec
+    if channels or backend.collection_exists(BASELINE):
+        out["clip"] = clip_only
+    return out
 
 
 # --- one run --------------------------------------------------------------------------------
@@ -263,8 +293,8 @@ class KeptStore:
         if not self.marker.exists():
             if self.path.exists() and any(self.path.iterdir()):
                 raise SystemExit(
-                    f"--store {self.path} holds an unfinished build (no built.json): "
-                    "delete it to build again"
+                    f"--store {self.path} holds an unfinished build (no built.json; "
+                    "building.json says how far it got): delete it to build again"
                 )
             return None
         built = json.loads(self.marker.read_text())
@@ -278,6 +308,13 @@ class KeptStore:
     def write_built(self, timings: dict[str, float]) -> None:
         self.marker.write_text(json.dumps({"params": self.params, "timings": timings}, indent=1))
 
+    def write_progress(self, state: dict[str, Any]) -> None:
+        """``building.json``: the parameters and what is done so far (the write time once the
+        writes are done), for whoever watches or resumes a long build."""
+        (self.path / "building.json").write_text(
+            json.dumps({"params": self.params, "state": state}, indent=1)
+        )
+
 
 def _kept_store(args: argparse.Namespace, kind: str, n: int) -> KeptStore | None:
     if not args.store:
@@ -290,12 +327,136 @@ def _kept_store(args: argparse.Namespace, kind: str, n: int) -> KeptStore | None
         "noise": args.noise,
         "seed": args.seed,
         "quantization": args.quantization,
+        "layout": args.layout,
+        "fused_hnsw": vars(h) if (h := fused_hnsw(args)) else None,
+        "baseline": args.baseline_quantization if args.baseline else False,
+        "data": "blocks",
     }
     return KeptStore(Path(args.store) / f"edge-{n}", params)
 
 
+def payload_arrays(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Category index (into :data:`CATEGORY_SHARES`) and price of every product (seed 7)."""
+    rng = np.random.default_rng(7)
+    price = rng.uniform(1, 500, n).round(2)
+    cats = rng.choice(len(CATEGORY_SHARES), size=n, p=list(CATEGORY_SHARES.values()))
+    return cats.astype(np.int8), price
+
+
+def filter_masks(cats: np.ndarray, price: np.ndarray) -> dict[str, tuple[Any, np.ndarray]]:
+    """Filter name -> (qdrant Filter, bool mask of the products it keeps)."""
+    from qdrant_client import models
+
+    names = list(CATEGORY_SHARES)
+    out: dict[str, tuple[Any, np.ndarray]] = {}
+    for label, cat in FILTER_CATEGORIES.items():
+        f = models.Filter(
+            must=[models.FieldCondition(key="category", match=models.MatchValue(value=cat))]
+        )
+        out[label] = (f, cats == names.index(cat))
+    lo, hi = FILTER_PRICE
+    f = models.Filter(must=[models.FieldCondition(key="price", range=models.Range(gte=lo, lt=hi))])
+    out[f"price {lo:g}-{hi:g}"] = (f, (price >= lo) & (price < hi))
+    return out
+
+
+def write_products(backend, args, n: int, gen: Generator, cats, price) -> float:
+    """Create the collection (layout, quantization and graph as the flags say) and write the
+    products block by block; returns the seconds the writes took."""
+    from qdrant_mm.backends.base import PointRecord
+    from qdrant_mm.catalog import point_id
+    from qdrant_mm.collection import create_physical
+    from qdrant_mm.fusion import fuse_document
+
+    bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
+    create_physical(
+        backend,
+        COLLECTION,
+        bundle.model_ids(),
+        dict(DIMS),
+        None if args.quantization == "none" else args.quantization,
+        layout=args.layout,
+        fused_hnsw=fused_hnsw(args),
+    )
+    names = list(CATEGORY_SHARES)
+    start = time.perf_counter()
+    for lo, vectors in gen.blocks(n):
+        fused = fuse_document(vectors)
+        m = len(fused)
+        for b in range(0, m, 1024):
+            records = []
+            for i in range(b, min(m, b + 1024)):
+                k = lo + i
+                vecs = {FUSED: fused[i]}
+                if args.layout == LAYOUT_CHANNELS:
+                    vecs.update({ch: vectors[ch][i] for ch in CHANNELS})
+                payload = {
+                    "product_id": f"sku-{k}",
+                    "title": f"product {k}",
+                    "category": names[cats[k]],
+                    "price": float(price[k]),
+                }
+                records.append(PointRecord(point_id(f"sku-{k}"), vecs, payload))
+            backend.upsert(COLLECTION, records)
+        if (lo // 20_000) % 5 == 4:
+            # Flushing lets Edge drop the WAL it no longer needs: without it the WAL of 1M
+            # products (~6 GB) would still be on disk while optimize() writes the new segment.
+            backend.flush()
+            log(f"  {lo + m} written ({time.perf_counter() - start:.0f} s, rss {_rss()})")
+    return time.perf_counter() - start
+
+
+def write_baseline(backend, n: int, gen: Generator, quantization: str, watch_every: float) -> float:
+    """The one-vector baseline: a collection holding only ``clip`` (512-d, cosine, Qdrant's
+    default graph, no payload index; ``quantization`` int8 as ``fused`` has it, or none);
+    returns the seconds of writes + optimize()."""
+    from qdrant_mm.backends.base import CollectionSpec, PointRecord, VectorSpec
+    from qdrant_mm.catalog import point_id
+
+    quant = None if quantization == "none" else quantization
+    backend.create_collection(
+        BASELINE, CollectionSpec((VectorSpec("clip", DIMS["clip"], "cosine", quant),))
+    )
+    start = time.perf_counter()
+    for lo, vectors in gen.blocks(n):
+        m = len(vectors["clip"])
+        for b in range(0, m, 1024):
+            backend.upsert(
+                BASELINE,
+                [
+                    PointRecord(
+                        point_id(f"sku-{lo + i}"),
+                        {"clip": vectors["clip"][i]},
+                        {"product_id": f"sku-{lo + i}"},
+                    )
+                    for i in range(b, min(m, b + 1024))
+                ],
+            )
+    backend.optimize(BASELINE, watch=BuildWatch(fd=sys.stdout.fileno(), every_s=watch_every))
+    return time.perf_counter() - start
+
+
+def _rss() -> str:
+    return f"{rss_bytes() / 2**30:.1f} GiB"
+
+
+def fused_hnsw(args: argparse.Namespace) -> HnswSpec | None:
+    if args.layout == LAYOUT_CHANNELS:
+        return None
+    base = FUSED_HNSW
+    return HnswSpec(
+        m=base.m if args.m is None else args.m,
+        ef_construct=base.ef_construct if args.ef_construct is None else args.ef_construct,
+        payload_m=base.payload_m if args.payload_m is None else args.payload_m,
+        full_scan_threshold_kb=base.full_scan_threshold_kb
+        if args.full_scan_kb is None
+        else args.full_scan_kb,
+    )
+
+
 def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"qmm-fusion-{kind}-", dir=args.workdir))
+    hnsw = fused_hnsw(args)
     out: dict[str, Any] = {
         "backend": kind,
         "n": n,
@@ -310,17 +471,23 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             "dims": DIMS,
             "quantization": args.quantization,
             "oversampling": args.oversampling if args.quantization != "none" else None,
+            "layout": args.layout,
+            "fused_hnsw": vars(hnsw) if hnsw else None,
+            "data": "blocks",
+            "one_channel_ef_factor": search_module.ONE_CHANNEL_EF_FACTOR,
+            "baseline_quantization": args.baseline_quantization
+            if args.layout != LAYOUT_CHANNELS
+            else "none",
         },
     }
     try:
-        log(f"[{kind} N={n}] generating vectors")
         gen = Generator(DIMS, args.latent_dim, args.noise, args.seed)
-        vectors = gen.products(n)
         nq = args.queries if kind == "edge" else (args.local_queries or args.queries)
         queries = gen.queries(nq + args.warmup, seed=args.seed + 999)
         warm, queries = queries[: args.warmup], queries[args.warmup :]
-        ids = product_ids(n)
-        bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
+        cats, price = payload_arrays(n)
+        filters = filter_masks(cats, price)
+        out["filter_shares"] = {k: float(m.mean()) for k, (_, m) in filters.items()}
         kept = _kept_store(args, kind, n)
         built = kept.read_built() if kept else None
         backend = make_backend(kind, kept.path if kept else workdir / "store")
@@ -329,28 +496,46 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             out.update(built)
             out["reused_store"] = True
         else:
-            log(f"[{kind} N={n}] writing {n} products")
-            out["seed_s"] = seed_collection(
-                backend,
-                COLLECTION,
-                vectors,
-                bundle.model_ids(),
-                quantization=None if args.quantization == "none" else args.quantization,
-            )
-            log(f"[{kind} N={n}] written in {out['seed_s']:.1f} s; optimize()")
-            out["optimize_s"] = backend.optimize(COLLECTION)
+            log(f"[{kind} N={n}] writing {n} products (layout {args.layout}, rss {_rss()})")
+            out["seed_s"] = write_products(backend, args, n, gen, cats, price)
+            log(f"[{kind} N={n}] written in {out['seed_s']:.1f} s; optimize() (rss {_rss()})")
             if kept:
-                kept.write_built({"seed_s": out["seed_s"], "optimize_s": out["optimize_s"]})
+                kept.write_progress({"seed_s": out["seed_s"], "phase": "optimize"})
+            # optimize() holds the GIL: a separate process logs the build's phase meanwhile.
+            watch = BuildWatch(fd=sys.stdout.fileno(), every_s=args.watch_every)
+            out["optimize_s"] = backend.optimize(COLLECTION, watch=watch)
+            out["peak_rss_build_bytes"] = peak_rss_bytes()
+            store_dir = kept.path if kept else workdir / "store"
+            out["disk_after_build_bytes"] = du_bytes(store_dir)
+            log(
+                f"[{kind} N={n}] optimize() {out['optimize_s']:.1f} s; peak rss so far "
+                f"{out['peak_rss_build_bytes'] / 2**30:.1f} GiB, store "
+                f"{out['disk_after_build_bytes'] / 1e9:.1f} GB"
+            )
+            if args.baseline and kind == "edge":
+                log(f"[{kind} N={n}] one-vector baseline: writing + optimize()")
+                out["baseline_build_s"] = write_baseline(
+                    backend, n, gen, args.baseline_quantization, args.watch_every
+                )
+                log(f"[{kind} N={n}] baseline built in {out['baseline_build_s']:.1f} s")
+            if kept:
+                kept.write_built({k: v for k, v in out.items() if k.endswith(("_s", "_bytes"))})
         if kind == "edge":
             out["shard_info"] = backend.shard_info(COLLECTION)
         log(f"[{kind} N={n}] optimize {out['optimize_s']:.1f} s {out.get('shard_info', '')}")
 
         plans = all_plans(backend, kind, args)
+        rankings = {w: (v, None) for w, v in WEIGHTINGS.items()}
+        rankings["clip"] = ((0, 1, 0), None)
+        for fname, (_, mask) in filters.items():
+            for wname in FILTER_WEIGHTINGS:
+                rankings[f"{fname} | {wname}"] = (WEIGHTINGS[wname], mask)
         with timer() as t_exact:
-            top = exact_topk_many(vectors, queries, {**WEIGHTINGS, "clip": (0, 1, 0)}, 10)
-        log(f"[{kind} N={n}] exact rankings in {t_exact['s']:.1f} s")
-        exact = {wname: [[ids[i] for i in t] for t in top[wname]] for wname in WEIGHTINGS}
-        exact_clip = [[ids[i] for i in t] for t in top["clip"]]
+            top = exact_topk_blocks(gen.blocks(n), queries, rankings, 10)
+        log(f"[{kind} N={n}] exact rankings in {t_exact['s']:.1f} s (rss {_rss()})")
+        ids = [f"sku-{i}" for i in range(n)]
+        exact = {name: [[ids[i] for i in t] for t in tops] for name, tops in top.items()}
+        exact_clip = exact["clip"]
         # Channel agreement: how often the exact top-10 of one channel is in another's.
         out["agreement_top10"] = {
             f"{a}/{b}": float(
@@ -408,17 +593,81 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
                     for w in WEIGHTINGS
                 },
             }
-        base = out["plans"]["clip"]["latency"]["p50_ms"]
-        for p in names:
-            out["plans"][p]["p50_vs_clip"] = out["plans"][p]["latency"]["p50_ms"] / base
+        if "clip" in out["plans"]:
+            base = out["plans"]["clip"]["latency"]["p50_ms"]
+            for p in names:
+                out["plans"][p]["p50_vs_clip"] = out["plans"][p]["latency"]["p50_ms"] / base
 
+        out["filtered"] = filtered(backend, queries, filters, exact, args)
         if kind == "edge" and args.ef_sweep:
-            out["ef_sweep"] = ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args)
+            out["ef_sweep"] = ef_sweep(backend, None, queries, ids, exact, exact_clip, args)
+        if args.oversampling_sweep:
+            out["oversampling_sweep"] = oversampling_sweep(backend, queries, exact, args)
+        out["peak_rss_bytes"] = peak_rss_bytes()
+        if kept:
+            out["disk_end_bytes"] = du_bytes(kept.path)
         backend.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         gc.collect()
     return out
+
+
+def oversampling_sweep(backend, queries, exact, args) -> dict[str, Any]:
+    """Recall@10 and p50 of the shipped plan per oversampling (quantized collections), at
+    ``--ef``, for every weighting."""
+    bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
+    res: dict[str, Any] = {}
+    for o in args.oversampling_sweep:
+        s = Searcher(backend, bundle, COLLECTION, plan="fused", hnsw_ef=args.ef, oversampling=o)
+        row: dict[str, Any] = {}
+        times = []
+        for wname, w in WEIGHTINGS.items():
+            weights = Weights.parse(list(w))
+            r = []
+            for j, q in enumerate(queries):
+                t0 = time.perf_counter()
+                hits = s.search_vectors(q, weights, limit=10)
+                times.append(time.perf_counter() - t0)
+                r.append(recall([h.id for h in hits], exact[wname][j]))
+            row[wname] = {"recall_mean": float(np.mean(r)), "recall_min": float(np.min(r))}
+        res[f"{o:g}"] = {"weightings": row, "fused_latency": percentiles(times)}
+        worst = min(v["recall_mean"] for v in row.values())
+        log(
+            f"  oversampling={o:g} (ef={args.ef}): worst mean recall over weightings "
+            f"{worst:.3f}, p50 {res[f'{o:g}']['fused_latency']['p50_ms']:.2f} ms"
+        )
+    return res
+
+
+def filtered(backend, queries, filters, exact, args) -> dict[str, Any]:
+    """Recall@10 and latency of the shipped plan with each filter (the exact top-10 among the
+    products the filter keeps), for the weightings of :data:`FILTER_WEIGHTINGS`."""
+    bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
+    s = Searcher(
+        backend, bundle, COLLECTION, plan="fused", hnsw_ef=args.ef, oversampling=args.oversampling
+    )
+    res: dict[str, Any] = {}
+    for fname, (flt, _) in filters.items():
+        for wname in FILTER_WEIGHTINGS:
+            weights = Weights.parse(list(WEIGHTINGS[wname]))
+            r, times = [], []
+            for j, q in enumerate(queries):
+                t0 = time.perf_counter()
+                hits = s.search_vectors(q, weights, limit=10, filter=flt)
+                times.append(time.perf_counter() - t0)
+                r.append(recall([h.id for h in hits], exact[f"{fname} | {wname}"][j]))
+            key = f"{fname} | {wname}"
+            res[key] = {
+                "recall_mean": float(np.mean(r)),
+                "recall_min": float(np.min(r)),
+                **percentiles(times),
+            }
+            log(
+                f"  filter {key}: recall {res[key]['recall_mean']:.3f} "
+                f"(min {res[key]['recall_min']:.1f}), p50 {res[key]['p50_ms']:.2f} ms"
+            )
+    return res
 
 
 def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[str, Any]:
@@ -443,13 +692,25 @@ def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[st
             row[wname] = {"recall_mean": float(np.mean(r)), "recall_min": float(np.min(r))}
         r = []
         for j, q in enumerate(queries):
-            plan = QueryPlan(using="clip", vector=q["clip"], limit=10, hnsw_ef=max(ef, 20))
-            got = [h.payload["product_id"] for h in backend.query(COLLECTION, plan)]
+            channels = args.layout == LAYOUT_CHANNELS
+            quant = (
+                QuantizationSearch(rescore=True, oversampling=args.oversampling)
+                if not channels and args.baseline_quantization != "none"
+                else None
+            )
+            plan = QueryPlan(
+                using="clip", vector=q["clip"], limit=10, hnsw_ef=max(ef, 20), quantization=quant
+            )
+            baseline = COLLECTION if channels else BASELINE
+            if not backend.collection_exists(baseline):
+                continue
+            got = [h.payload["product_id"] for h in backend.query(baseline, plan)]
             r.append(recall(got, exact_clip[j]))
-        row["clip only (baseline)"] = {
-            "recall_mean": float(np.mean(r)),
-            "recall_min": float(np.min(r)),
-        }
+        if r:
+            row["clip only (baseline)"] = {
+                "recall_mean": float(np.mean(r)),
+                "recall_min": float(np.min(r)),
+            }
         res[str(ef)] = {"weightings": row, "fused_latency": percentiles(times)}
         worst = min(v["recall_mean"] for k, v in row.items() if not k.startswith("clip"))
         log(
@@ -526,11 +787,12 @@ def report(path: Path, plots: bool) -> str:
                     c += f" ({b['recall_min']:.1f})"
                 cells.append(c)
             lines.append(f"| {w} | " + " | ".join(cells) + " |")
-        clip_rec = np.mean(
-            [r["plans"]["clip"]["by_weighting"][w]["recall_mean"] for w in WEIGHTINGS]
-        )
-        lines.append("")
-        lines.append(f"(clip-only baseline, against the exact clip ranking: {clip_rec:.3f})")
+        if "clip" in r["plans"]:
+            clip_rec = np.mean(
+                [r["plans"]["clip"]["by_weighting"][w]["recall_mean"] for w in WEIGHTINGS]
+            )
+            lines.append("")
+            lines.append(f"(clip-only baseline, against the exact clip ranking: {clip_rec:.3f})")
         lines.append("")
         lines.append(
             "Latency over all weightings (ms; ratio = p50 / p50 of the clip-only search "
@@ -543,7 +805,7 @@ def report(path: Path, plots: bool) -> str:
             lt = r["plans"][p]["latency"]
             lines.append(
                 f"| {PLAN_LABELS[p]} | {lt['p50_ms']:.2f} | {lt['p95_ms']:.2f} | "
-                f"{r['plans'][p]['p50_vs_clip']:.2f}x |"
+                f"{r['plans'][p].get('p50_vs_clip', float('nan')):.2f}x |"
             )
         lines.append("")
         if "ef_sweep" in r:
@@ -552,7 +814,11 @@ def report(path: Path, plots: bool) -> str:
             lines.append("")
             lines.append("| weighting | " + " | ".join(f"ef={e}" for e in efs) + " |")
             lines.append("|---" * (len(efs) + 1) + "|")
-            rows = list(WEIGHTINGS) + ["clip only (baseline)"]
+            rows = [
+                w
+                for w in [*WEIGHTINGS, "clip only (baseline)"]
+                if w in r["ef_sweep"][efs[0]]["weightings"]
+            ]
             for w in rows:
                 cells = []
                 for e in efs:
@@ -578,7 +844,11 @@ def _plots(data: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     IMG_DIR.mkdir(parents=True, exist_ok=True)
-    keys = [k for k in sorted(data, key=_sort_key) if k.count("/") == 1]
+    keys = [
+        k
+        for k in sorted(data, key=_sort_key)
+        if k.count("/") == 1 and all(p in data[k]["plans"] for p in PLANS)
+    ]
     rplans = ["fused", "union", "formula", "rrf", "dbsf"]
     colors = dict(zip(PLANS, plt.cm.tab10.colors, strict=False))
     # 1. recall by plan and weighting
@@ -644,6 +914,8 @@ def _plots(data: dict[str, Any]) -> None:
             c = r["config"]
             efs = sorted(int(e) for e in r["ef_sweep"])
             for w in [*WEIGHTINGS, "clip only (baseline)"]:
+                if w not in r["ef_sweep"][str(efs[0])]["weightings"]:
+                    continue
                 vals = [r["ef_sweep"][str(e)]["weightings"][w]["recall_mean"] for e in efs]
                 ax.plot(
                     efs,
@@ -710,6 +982,52 @@ def main(argv: list[str] | None = None) -> None:
         default=2.0,
         help="quantized collections: Searcher's oversampling (QDRANT_MM_OVERSAMPLING)",
     )
+    ap.add_argument(
+        "--layout",
+        type=int,
+        choices=[1, 2],
+        default=LAYOUT,
+        help="collection layout: 1 = four graphs (blip, clip, interrogator, fused) with payload "
+        "links on every indexed field; 2 = fused alone (the current one, the default)",
+    )
+    ap.add_argument("--m", type=int, default=None, help="layout 2: m of the fused graph")
+    ap.add_argument("--ef-construct", type=int, default=None, help="layout 2: ef_construct")
+    ap.add_argument("--payload-m", type=int, default=None, help="layout 2: payload_m")
+    ap.add_argument(
+        "--full-scan-kb", type=int, default=None, help="layout 2: full_scan_threshold (KB)"
+    )
+    ap.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="layout 2: also build the one-vector baseline (a clip-only collection)",
+    )
+    ap.add_argument(
+        "--baseline-quantization",
+        choices=["none", "int8"],
+        default="int8",
+        help="layout 2: quantization of the baseline's clip vector (int8: searched like fused, "
+        "with rescoring and --oversampling; none: float32, as the layout-1 runs had it)",
+    )
+    ap.add_argument(
+        "--one-channel-ef-factor",
+        type=int,
+        default=None,
+        help="hnsw_ef multiplier of one-channel weightings (search.ONE_CHANNEL_EF_FACTOR)",
+    )
+    ap.add_argument(
+        "--oversampling-sweep",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also measure the shipped plan at --ef with each of these oversamplings",
+    )
+    ap.add_argument(
+        "--watch-every",
+        type=float,
+        default=60.0,
+        help="seconds between the index build's progress lines in the log",
+    )
     ap.add_argument("--tag", default="", help="suffix of the result key (a variant)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--workdir", default=None, help="where the temporary stores go")
@@ -722,6 +1040,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report", action="store_true", help="only print tables from --out")
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
+    if args.one_channel_ef_factor:
+        search_module.ONE_CHANNEL_EF_FACTOR = args.one_channel_ef_factor
 
     if not args.report:
         for n in args.n:
