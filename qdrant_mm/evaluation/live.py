@@ -33,6 +33,7 @@ product (MRR), never beyond ``evaluate``'s depth ``min(max(max K, largest R), 10
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -127,6 +128,11 @@ class LiveEvaluator:
     depth: int = DEFAULT_DEPTH
     engine_exact: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @functools.cached_property
+    def judged(self) -> dict[str, dict[str, int]]:
+        """The set's judgments by query (computed once: every slider step reads them)."""
+        return self.qrels.relevance()
 
     @classmethod
     def build(
@@ -247,7 +253,7 @@ class LiveEvaluator:
         definitions), without searching where the candidates certify the ranking."""
         t0 = time.perf_counter()
         depth = evaluation_depth(self.qrels, ks)
-        judged = self.qrels.relevance()
+        judged = self.judged
         rankings: dict[str, list[str]] = {}
         how: dict[str, str] = {}
         for qid, rel in judged.items():
