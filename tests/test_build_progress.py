@@ -129,3 +129,20 @@ def test_sync_asks_its_progress_how_to_report_the_build(tmp_path):
     Syncer(edge, fake_bundle(), "products").sync(write_catalog(tmp_path, product_rows(4)))
     edge.close()
     assert seen == [asked, None]
+
+
+def test_the_cli_reports_the_build_on_stderr_as_lines_or_one_live_line(tmp_path, monkeypatch):
+    import io
+
+    from qdrant_mm.cli.common import LineProgress, RichProgress
+
+    with open(tmp_path / "stderr", "w") as f:
+        monkeypatch.setattr(sys, "stderr", f)
+        assert LineProgress("embedding", every=12).build_watch() == BuildWatch(
+            fd=f.fileno(), every_s=12, live=False
+        )
+        assert RichProgress("embedding").build_watch() == BuildWatch(
+            fd=f.fileno(), every_s=1.0, live=True
+        )
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # no file behind it: nothing to report
+    assert LineProgress("embedding").build_watch() is None

@@ -5,10 +5,11 @@ progress bar."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from qdrant_mm.errors import QdrantMMError
 from qdrant_mm.settings import load_settings
+
+if TYPE_CHECKING:
+    from qdrant_mm.backends.base import BuildWatch
 
 out = Console()
 err = Console(stderr=True)
@@ -103,6 +107,10 @@ class LineProgress:
     def stop(self) -> None:
         self._line()
 
+    def build_watch(self) -> BuildWatch | None:
+        """The index build after the writes: a line every ``every`` seconds on stderr."""
+        return _stderr_watch(self._every, live=False)
+
 
 class RichProgress:
     def __init__(self, label: str) -> None:
@@ -126,3 +134,19 @@ class RichProgress:
 
     def stop(self) -> None:
         self._bar.stop()
+
+    def build_watch(self) -> BuildWatch | None:
+        """The index build after the writes: one line on the terminal, updated every second."""
+        return _stderr_watch(1.0, live=True)
+
+
+def _stderr_watch(every: float, live: bool) -> BuildWatch | None:
+    """Report a long index build on this process's stderr (None when stderr is no real file,
+    e.g. captured by a test runner: the build then goes on silently)."""
+    from qdrant_mm.backends.base import BuildWatch  # the CLI's start stays light
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return BuildWatch(fd=fd, every_s=every, live=live)
