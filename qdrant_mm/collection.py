@@ -41,6 +41,11 @@ def new_physical_name(alias: str) -> str:
     return f"{alias}--{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
 
 
+def is_physical_of(alias: str, name: str) -> bool:
+    """Whether ``name`` is a physical collection qdrant-mm made for ``alias``."""
+    return re.fullmatch(re.escape(alias) + _PHYSICAL_SUFFIX, name) is not None
+
+
 def alias_of(physical: str) -> str:
     """The user-facing name a physical collection was made for (itself if not one of ours)."""
     m = re.fullmatch(rf"(.+){_PHYSICAL_SUFFIX}", physical)
@@ -72,10 +77,9 @@ def read_collection_meta(backend: Backend, physical: str) -> CollectionMeta | No
 def physical_collections(backend: Backend, alias: str) -> list[str]:
     """Physical collections qdrant-mm created for ``alias`` that exist, oldest first (whether
     or not the alias points at them)."""
-    pattern = re.compile(re.escape(alias) + _PHYSICAL_SUFFIX)
     prefix = meta_key(f"{alias}--")
     names = (key.removeprefix(meta_key("")) for key in backend.list_meta(prefix))
-    return sorted(n for n in names if pattern.fullmatch(n) and backend.resolve(n) == n)
+    return sorted(n for n in names if is_physical_of(alias, n) and backend.resolve(n) == n)
 
 
 def create_physical(

@@ -38,21 +38,18 @@ from qdrant_mm.calibration import compute_calibration
 from qdrant_mm.catalog import Catalog, Product, content_hash, payload_hash, point_id, read_catalog
 from qdrant_mm.collection import (
     Opened,
-    create_physical,
     drop_physical,
-    new_physical_name,
     open_or_create,
-    physical_collections,
     read_collection_meta,
 )
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import CatalogError, ConfigError, ImageLoadError, StoredStateError
 from qdrant_mm.fusion import fuse_document
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes, resolve_image_ref
+from qdrant_mm.rebuild import Rebuild
 from qdrant_mm.retry import retrying
 from qdrant_mm.schema import (
     FUSED,
-    LAYOUT,
     LAYOUT_CHANNELS,
     CollectionMeta,
     meta_key,
@@ -201,7 +198,7 @@ class Syncer:
         )
 
         if rebuild:
-            opened = Opened(*self._rebuild_target(model_ids, dims))
+            opened = Opened(*self._rebuild().target(model_ids, dims))
         else:
             opened = open_or_create(
                 self.backend, self.collection, model_ids, dims, self.quantization
@@ -259,7 +256,10 @@ class Syncer:
         report.index_seconds = self.backend.optimize(physical, watch=progress.build_watch())
         self._update_meta(physical, report, calibrate)
         if rebuild:
-            self._finish_rebuild(physical, report, usable)
+            refused = self._rebuild().finish(physical, usable)
+            if refused:
+                report.rebuilt = False
+                report.rebuild_refused = refused
         elif opened.created:
             self._check_still_live(physical)
         report.seconds = time.perf_counter() - started
@@ -471,6 +471,9 @@ class Syncer:
         if meta.model_dump() != before:
             self.backend.write_meta(meta_key(physical), meta.model_dump())
 
+    def _rebuild(self) -> Rebuild:
+        return Rebuild(self.backend, self.collection, self.quantization, self.max_delete_fraction)
+
     def _check_still_live(self, physical: str) -> None:
         """A first sync created ``physical``; if a racing first sync pointed the alias at its
         own collection meanwhile, ours is unreachable: remove it rather than leave an orphan."""
@@ -484,119 +487,6 @@ class Syncer:
             " removed so that no orphan is left. Run the sync again: it continues in"
             f" {live!r}"
         )
-
-    # --- rebuild ----------------------------------------------------------------------------
-    def _build_key(self) -> str:
-        return f"build:{self.collection}"
-
-    def _rebuild_target(
-        self, model_ids: dict[str, str], dims: dict[str, int]
-    ) -> tuple[str, CollectionMeta]:
-        """A fresh collection for ``--rebuild``; an interrupted rebuild is resumed (when it was
-        started with the same models, dims and quantization)."""
-        pending = self.backend.read_meta(self._build_key())
-        if pending is not None and not (
-            isinstance(pending.get("collection"), str)
-            and isinstance(pending.get("previous"), (str, type(None)))
-        ):
-            raise StoredStateError(
-                f"the record of the last rebuild of collection {self.collection!r} cannot be"
-                f" trusted (fields: {sorted(pending)}); remove the metadata document"
-                f" {self._build_key()!r} and run the rebuild again"
-            )
-        if pending and pending["collection"] == self.backend.resolve(self.collection):
-            # The last rebuild was killed after its alias switch: it is live, never delete it;
-            # finish its clean-up and start a new build.
-            self._drop_old(pending.get("previous"), live=pending["collection"])
-            self.backend.delete_meta(self._build_key())
-            pending = None
-        if pending:
-            physical = pending["collection"]
-            try:
-                meta = read_collection_meta(self.backend, physical)
-            except StoredStateError:
-                meta = None  # a half-made build: started again below
-            if (
-                self.backend.resolve(physical) == physical
-                and meta is not None
-                and meta.model_ids == model_ids
-                and meta.dims == dims
-                and meta.quantization == self.quantization
-                and meta.layout == LAYOUT
-            ):
-                return physical, meta
-            drop_physical(self.backend, physical)
-        physical = new_physical_name(self.collection)
-        self.backend.write_meta(self._build_key(), {"collection": physical})
-        meta = create_physical(self.backend, physical, model_ids, dims, self.quantization)
-        return physical, meta
-
-    def _product_ids(self, physical: str) -> set[str]:
-        return {
-            pl["product_id"]
-            for _, pl in self.backend.scroll_payload(physical, ("product_id",))
-            if "product_id" in pl
-        }
-
-    def _rebuild_loss(self, physical: str, existing: str | None) -> tuple[str, int, int] | None:
-        """The collection the build replaces (the alias's, else the largest one left without
-        alias), how many of its products the build lacks and how many it held."""
-        if existing:
-            held = {existing: self._product_ids(existing)}
-        else:
-            olds = [p for p in physical_collections(self.backend, self.collection) if p != physical]
-            held = {old: self._product_ids(old) for old in olds}
-        if not held:
-            return None
-        old = max(held, key=lambda p: len(held[p]))
-        return old, len(held[old] - self._product_ids(physical)), len(held[old])
-
-    def _finish_rebuild(self, physical: str, report: SyncReport, usable: int) -> None:
-        """Switch the alias to the finished build, then drop the old collection (and any other
-        left without alias). The build record names both, so a crash anywhere in here is
-        finished by the next ``--rebuild``. The switch is refused (and the build removed) when
-        no product could be stored, or it would drop more than ``max_delete_fraction`` of the
-        products the old collection held."""
-        existing = self.backend.resolve(self.collection)
-        loss = self._rebuild_loss(physical, existing)
-        if loss is not None and loss[2]:
-            old, lost, held = loss
-            if not usable:
-                why = "no product of the catalog could be stored"
-            elif lost > self.max_delete_fraction * held:
-                why = (
-                    f"the rebuilt collection lacks {lost} of the {held} products of {old!r},"
-                    f" more than the share one sync may delete ({self.max_delete_fraction:g})"
-                )
-            else:
-                why = None
-            if why:
-                drop_physical(self.backend, physical)
-                self.backend.delete_meta(self._build_key())
-                report.rebuilt = False
-                report.rebuild_refused = (
-                    f"{why}: the alias was not switched, {old!r} still serves and the new build"
-                    " was removed. If those products really left the catalog, rebuild with"
-                    " --max-delete-fraction 1 (or QDRANT_MM_MAX_DELETE_FRACTION=1)"
-                )
-                return
-        if existing == self.collection:
-            # A plain collection (not made by qdrant-mm) holds the name: it has to go before the
-            # alias can take its name.
-            self.backend.delete_collection(self.collection)
-            existing = None
-        self.backend.write_meta(self._build_key(), {"collection": physical, "previous": existing})
-        self.backend.switch_alias(self.collection, physical)
-        self._drop_old(existing, live=physical)
-        for orphan in physical_collections(self.backend, self.collection):
-            self._drop_old(orphan, live=physical)
-        self.backend.delete_meta(self._build_key())
-
-    def _drop_old(self, old: str | None, live: str) -> None:
-        if old and old != live and self.backend.resolve(old) == old:
-            self.backend.delete_collection(old)
-        if old and old != live:
-            self.backend.delete_meta(f"collection:{old}")
 
 
 def _batches(items: Sequence, size: int) -> Iterable[Sequence]:

@@ -349,18 +349,22 @@ def test_rebuild_killed_after_the_alias_switch_is_finished_by_the_next(
     tmp_path,
     backend,  # noqa: F811
     collection_name,  # noqa: F811
+    monkeypatch,
 ):
     cat = write_catalog(tmp_path, product_rows(4))
     Syncer(backend, fake_bundle(), collection_name).sync(cat)
     first = backend.resolve(collection_name)
     syncer = Syncer(backend, fake_bundle((32, 24, 24)), collection_name)
 
-    def killed(old, live):
+    def killed(self, old, live):
         raise KeyboardInterrupt("killed after the switch")
 
-    syncer._drop_old = killed
-    with pytest.raises(KeyboardInterrupt):
-        syncer.sync(cat, rebuild=True)
+    from qdrant_mm.rebuild import Rebuild
+
+    with monkeypatch.context() as m:
+        m.setattr(Rebuild, "_drop_old", killed)
+        with pytest.raises(KeyboardInterrupt):
+            syncer.sync(cat, rebuild=True)
     live = backend.resolve(collection_name)
     assert live != first and backend.count(collection_name) == 4
     # Next rebuild (other models again): the live collection is never deleted mid-build, and

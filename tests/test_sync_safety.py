@@ -9,7 +9,9 @@ a killed sync, re-run, leaves the calibration statistics of what is stored.
 from __future__ import annotations
 
 import json
+import uuid
 
+import numpy as np
 import pytest
 from qdrant_client import models
 
@@ -24,8 +26,8 @@ from qdrant_mm.errors import CatalogError, ConfigError, StoredStateError
 from qdrant_mm.profiles import ProfileStore
 from qdrant_mm.schema import meta_key
 from qdrant_mm.search import Searcher
-from qdrant_mm.settings import CHANNELS
 from qdrant_mm.sync import Syncer
+from qdrant_mm.weights import CHANNELS
 from tests.backends import backend, collection_name  # noqa: F401
 from tests.fakes import fake_bundle, total_model_calls
 from tests.helpers import product_rows, write_catalog
@@ -190,6 +192,60 @@ def test_rebuild_with_every_product_failing_is_not_switched_to(
     report = Syncer(backend, stored, collection_name, max_delete_fraction=1).sync(cat, rebuild=True)
     assert "no product of the catalog could be stored" in report.rebuild_refused
     assert snapshot(backend, collection_name) == before
+
+
+@pytest.mark.parametrize("field", ["collection", "previous"])
+def test_a_damaged_rebuild_record_deletes_nothing(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+    stored,
+    field,
+):
+    """A build record that names a collection not made for this alias (here: another
+    collection's physical one) is refused before anything is deleted."""
+    other = f"{collection_name}_other"
+    Syncer(backend, stored, other).sync(write_catalog(tmp_path / "o", product_rows(3)))
+    victim = backend.resolve(other)
+    mine = backend.resolve(collection_name)
+    record = {"collection": mine, "previous": None, field: victim}
+    backend.write_meta(f"build:{collection_name}", record)
+    before = snapshot(backend, collection_name)
+    cat = write_catalog(tmp_path, product_rows(10))
+    with pytest.raises(StoredStateError, match="cannot be trusted.*nothing was deleted"):
+        Syncer(backend, stored, collection_name).sync(cat, rebuild=True)
+    assert backend.resolve(other) == victim and backend.count(other) == 3
+    assert snapshot(backend, collection_name) == before
+    backend.delete_meta(f"build:{collection_name}")
+    if backend.name == "server":
+        backend.delete_collection(victim)
+
+
+def test_rebuild_does_not_delete_a_collection_it_did_not_make(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
+    """A plain collection (no product ids) holding the alias's name is not replaced unless the
+    user allows any loss."""
+    from qdrant_mm.backends.base import CollectionSpec, PointRecord, VectorSpec
+
+    backend.create_collection(collection_name, CollectionSpec((VectorSpec("v", 4, "cosine"),)))
+    backend.upsert(
+        collection_name,
+        [PointRecord(str(uuid.uuid4()), {"v": np.ones(4, dtype=np.float32)}, {"x": 1})],
+    )
+    cat = write_catalog(tmp_path, product_rows(3))
+    report = Syncer(backend, fake_bundle(), collection_name).sync(cat, rebuild=True)
+    assert not report.rebuilt and "was not made by qdrant-mm and holds 1 points" in (
+        report.rebuild_refused or ""
+    )
+    assert backend.resolve(collection_name) == collection_name  # still the plain collection
+    assert backend.count(collection_name) == 1
+    forced = Syncer(backend, fake_bundle(), collection_name, max_delete_fraction=1).sync(
+        cat, rebuild=True
+    )
+    assert forced.rebuilt and backend.count(collection_name) == 3
 
 
 # --- stored documents with wrong fields ---------------------------------------------------------
