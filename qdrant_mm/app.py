@@ -7,14 +7,17 @@ given is built from settings on first use.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from qdrant_mm.backends.base import Backend
-from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.images import ImageLimits
 from qdrant_mm.profiles import ProfileStore
-from qdrant_mm.search import Searcher
 from qdrant_mm.settings import Settings, load_settings
-from qdrant_mm.sync import Syncer
+
+if TYPE_CHECKING:  # imported where used: `qdrant-mm info` and `weights` need neither
+    from qdrant_mm.backends.base import Backend
+    from qdrant_mm.encoders.bundle import ModelBundle
+    from qdrant_mm.search import Searcher
+    from qdrant_mm.sync import Syncer
 
 
 class QdrantMM:
@@ -53,6 +56,8 @@ class QdrantMM:
         batch_size: int | None = None,
         max_delete_fraction: float | None = None,
     ) -> Syncer:
+        from qdrant_mm.sync import Syncer
+
         return Syncer(
             self.backend,
             self.models,
@@ -68,6 +73,8 @@ class QdrantMM:
         )
 
     def searcher(self, collection: str | None = None) -> Searcher:
+        from qdrant_mm.search import Searcher
+
         return Searcher(
             self.backend,
             self.models,

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
-from qdrant_client import models
 
 from qdrant_mm.errors import QueryError
+
+if TYPE_CHECKING:  # filters are qdrant_client.models.Filter; the models load only where used
+    from qdrant_client import models
 
 Distance = Literal["cosine", "dot"]
 PayloadIndexType = Literal["keyword", "float", "integer"]

@@ -30,9 +30,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from qdrant_client import models
+from typing import TYPE_CHECKING, Any
 
 from qdrant_mm.backends.base import (
     BuildWatch,
@@ -50,7 +48,6 @@ from qdrant_mm.backends.common import (
 )
 from qdrant_mm.backends.edge import build_watch, requests
 from qdrant_mm.backends.edge.errors import OPEN, is_lock_error, map_edge_errors, store_locked
-from qdrant_mm.backends.edge.filters import to_edge_filter
 from qdrant_mm.backends.edge.store import JsonStore, fsync_dir
 from qdrant_mm.errors import (
     BackendError,
@@ -59,6 +56,9 @@ from qdrant_mm.errors import (
     QdrantMMError,
     QueryError,
 )
+
+if TYPE_CHECKING:
+    from qdrant_client import models
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ class EdgeBackend:
 
     def count(self, collection: str, filter: models.Filter | None = None) -> int:
         qe = self._qe
-        request = qe.CountRequest(exact=True, filter=to_edge_filter(filter, qe))
+        request = qe.CountRequest(exact=True, filter=requests.edge_filter(filter, qe))
         with self._use(self._handle(collection), collection, "count", QueryError) as shard:
             return int(shard.count(request))
 

@@ -38,8 +38,18 @@ from qdrant_mm.backends.base import (
     VectorSpec,
 )
 from qdrant_mm.backends.common import float_list, point_id, query_vector
-from qdrant_mm.backends.edge.filters import to_edge_filter
 from qdrant_mm.errors import BackendRequestError
+
+
+def edge_filter(flt: Any, qe: Any) -> Any | None:
+    """``flt`` (a ``qdrant_client.models.Filter`` or its dict) as Edge's filter; None stays
+    None without importing qdrant-client (the conversion needs its models: imported on use, so
+    commands that filter nothing, such as ``qdrant-mm info``, start fast)."""
+    if flt is None:
+        return None
+    from qdrant_mm.backends.edge.filters import to_edge_filter
+
+    return to_edge_filter(flt, qe)
 
 
 def edge_config(
@@ -142,7 +152,7 @@ def points(qe: Any, records: Sequence[PointRecord]) -> list[Any]:
 
 def query_request(qe: Any, plan: QueryPlan) -> Any:
     """The ``QueryRequest`` for ``plan`` (which checked its own limit, offset, ...)."""
-    flt = to_edge_filter(plan.filter, qe)
+    flt = edge_filter(plan.filter, qe)
     with_vector: Any = list(plan.with_vectors) if plan.with_vectors else False
     nearest = qe.Query.Nearest(query_vector(plan.vector), using=plan.using)
     params = qe.SearchParams(
