@@ -13,12 +13,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from qdrant_client import models
 
 from qdrant_mm.errors import QueryError
+
+if TYPE_CHECKING:
+    from qdrant_client import models
 
 _COND = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|=|:|>|<)\s*(.*?)\s*$")
 _RANGE_OPS = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
@@ -64,6 +66,8 @@ def _check_dict_depth(value: Mapping[str, Any]) -> None:
 
 
 def _check_node(node: Any, where: str, depth: int) -> None:
+    from qdrant_client import models  # imported on use: a search without filters skips it
+
     if depth > MAX_FILTER_DEPTH:
         raise QueryError(f"filter is nested more than {MAX_FILTER_DEPTH} levels deep")
     if isinstance(node, float):
@@ -92,6 +96,11 @@ def condition_field(text: str) -> str | None:
 
 def parse_conditions(conditions: Iterable[str]) -> models.Filter | None:
     """``["category=shoes", "price<=50"]`` → a Filter where every condition must hold."""
+    conditions = list(conditions)
+    if not conditions:
+        return None
+    from qdrant_client import models  # imported on use: a search without filters skips it
+
     must: list[Any] = []
     must_not: list[Any] = []
     for text in conditions:
@@ -133,7 +142,11 @@ def parse_conditions(conditions: Iterable[str]) -> models.Filter | None:
 def to_filter(value: models.Filter | Mapping[str, Any] | str | Iterable[str] | None):
     """Accept a Filter, a Qdrant filter as a dict (JSON), a condition string or a list of them;
     the result is checked with :func:`check_filter`."""
-    if value is None or isinstance(value, models.Filter):
+    if value is None:
+        return None
+    from qdrant_client import models  # imported on use: a search without filters skips it
+
+    if isinstance(value, models.Filter):
         return check_filter(value)
     if isinstance(value, str):
         return parse_conditions([c for c in re.split(r"[,;]", value) if c.strip()])

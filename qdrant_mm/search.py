@@ -27,12 +27,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel
-from qdrant_client import models
 
 from qdrant_mm import defaults
 from qdrant_mm.backends.base import Backend, Hit, Prefetch, QuantizationSearch, QueryPlan
@@ -46,6 +45,9 @@ from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes
 from qdrant_mm.profiles import DEFAULT_PROFILE, ProfileStore
 from qdrant_mm.schema import FUSED, LAYOUT_CHANNELS, CollectionMeta
 from qdrant_mm.weights import CHANNELS, Weights
+
+if TYPE_CHECKING:  # filters are qdrant_client.models.Filter; loaded where a filter is built
+    from qdrant_client import models
 
 MAX_LIMIT = 1000
 #: Payload keys sync keeps for itself, not shown in results.
