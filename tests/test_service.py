@@ -801,6 +801,17 @@ def test_cli_serve_builds_the_app(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert seen["host"] == "0.0.0.0" and seen["port"] == 8123
     assert seen["app"].state.qdrant_mm.collection == "shop"
+    # the service's own lines (ready, where images come from) are shown beside uvicorn's
+    import logging
+
+    logger = logging.getLogger("qdrant_mm")
+    mine = [h for h in logger.handlers if h.name == "qdrant-mm serve"]
+    try:
+        assert len(mine) == 1 and logger.getEffectiveLevel() == logging.INFO
+    finally:
+        for h in mine:
+            logger.removeHandler(h)
+        logger.setLevel(logging.NOTSET)
 
 
 # --- pictures by default: the catalog folders sync recorded -------------------------------------

@@ -89,15 +89,16 @@ def search(
             calibrate=calibrate,
         )
         why = None
-        if not result.hits and not as_json:
+        if not result.hits:
             from qdrant_mm.no_hits import explain_no_hits
 
             why = explain_no_hits(mm.backend, name, filter, offset)
+    if why is not None:  # on stderr: --json output stays parseable
+        err.print(f"no results: {escape(why)}", highlight=False, soft_wrap=True)
     if as_json:
         out.print_json(json.dumps([h.model_dump() for h in result.hits], default=str))
         return
     if why is not None:
-        err.print(f"no results: {escape(why)}", highlight=False, soft_wrap=True)
         return
     w = result.weights
     source = f"profile {result.profile}" if result.profile else "weights"

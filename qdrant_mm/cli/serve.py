@@ -51,7 +51,23 @@ def serve(
     from qdrant_mm.evaluation.qrels import read_qrels
 
     judged = read_qrels(qrels) if qrels is not None else None  # a bad file stops the start
+    _log_like_uvicorn(log_level)
     mm, name = open_mm(collection)
     with mm:
         app = create_app(mm, name, qrels=judged, qrels_depth=qrels_depth)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _log_like_uvicorn(level: str) -> None:
+    """Show the service's own lines (ready, where images come from, the labelled set loaded)
+    beside uvicorn's, at the same level and in the same shape."""
+    import logging
+
+    logger = logging.getLogger("qdrant_mm")
+    if not any(getattr(h, "name", None) == "qdrant-mm serve" for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.set_name("qdrant-mm serve")
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        logger.addHandler(handler)
+    known = logging.getLevelName(level.upper())
+    logger.setLevel(known if isinstance(known, int) else logging.INFO)
