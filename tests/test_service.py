@@ -812,6 +812,7 @@ def test_cli_serve_builds_the_app(monkeypatch, tmp_path):
         for h in mine:
             logger.removeHandler(h)
         logger.setLevel(logging.NOTSET)
+        logger.propagate = True
 
 
 # --- pictures by default: the catalog folders sync recorded -------------------------------------

@@ -69,5 +69,6 @@ def _log_like_uvicorn(level: str) -> None:
         handler.set_name("qdrant-mm serve")
         handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
         logger.addHandler(handler)
+        logger.propagate = False  # a library's basicConfig on the root would print them twice
     known = logging.getLevelName(level.upper())
     logger.setLevel(known if isinstance(known, int) else logging.INFO)
