@@ -71,17 +71,17 @@ def watch(pid: int, shard: Path, label: str, every: float, live: bool, out=None)
     each time, or (``live``: a terminal) one line rewritten in place."""
     out = out or sys.stdout
     start = time.monotonic()
-    stopped = False
 
     def stop(*_: object) -> None:
-        nonlocal stopped
-        stopped = True
+        # Raised out of the sleep: the build is over, and whoever waits for this process must
+        # not wait for the rest of an interval.
+        raise _Stopped
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        while not stopped and _alive(pid):
+        while _alive(pid):
             time.sleep(every)
-            if stopped or not _alive(pid):
+            if not _alive(pid):
                 break
             try:
                 what = phase(shard)
@@ -90,10 +90,17 @@ def watch(pid: int, shard: Path, label: str, every: float, live: bool, out=None)
             line = f"indexing {label}: {what}, {_clock(time.monotonic() - start)} elapsed"
             out.write(f"\r\x1b[K{line}" if live else f"{line}\n")
             out.flush()
+    except _Stopped:
+        pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if live:
             out.write("\r\x1b[K")
             out.flush()
+
+
+class _Stopped(Exception):
+    """SIGTERM: the build returned."""
 
 
 def main(argv: list[str] | None = None) -> None:
