@@ -512,7 +512,7 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
                 f"{out['peak_rss_build_bytes'] / 2**30:.1f} GiB, store "
                 f"{out['disk_after_build_bytes'] / 1e9:.1f} GB"
             )
-            if args.baseline and kind == "edge":
+            if args.baseline and kind == "edge" and args.layout != LAYOUT_CHANNELS:
                 log(f"[{kind} N={n}] one-vector baseline: writing + optimize()")
                 out["baseline_build_s"] = write_baseline(
                     backend, n, gen, args.baseline_quantization, args.watch_every
@@ -943,6 +943,91 @@ def _plots(data: dict[str, Any]) -> None:
         plt.close(fig)
 
 
+#: Rows of the scaling plot: (label, result keys by N). The first layout's 1M build was stopped
+#: after two of its four graphs (benchmarks/results/fusion_1m_attempt.log): its projected
+#: optimize() time is drawn apart.
+SCALING = {
+    "fused alone (layout 2)": {
+        10_000: "edge/10000/fused-layout",
+        100_000: "edge/100000/fused-layout",
+        1_000_000: "edge/1000000/fused-layout",
+    },
+    "four graphs (layout 1)": {
+        10_000: "edge/10000/shipped-int8",
+        100_000: "edge/100000/int8-ef256",
+    },
+}
+OLD_1M_PROJECTED_S = (3.5 * 3600, 4 * 3600)
+
+
+def scaling_plot(data: dict[str, Any]) -> Path:
+    """docs/img/fusion_scaling.png: writes + optimize() time and worst recall@10 over the
+    weightings (shipped plan, int8, at each run's --ef) against N, for both layouts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_t, ax_r) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, keys in SCALING.items():
+        rows = [(n, data[k]) for n, k in sorted(keys.items()) if k in data]
+        if not rows:
+            continue
+        ns = [n for n, _ in rows]
+        build = [(r["seed_s"] + r["optimize_s"]) / 60 for _, r in rows]
+        ax_t.plot(ns, build, marker="o", label=label)
+        efs = sorted({int(e) for _, r in rows for e in r.get("ef_sweep", {})})
+        for e in efs if label.startswith("fused") else []:
+            pts = [
+                (n, min(v["recall_mean"] for w, v in sw.items() if not w.startswith("clip")))
+                for n, r in rows
+                if (sw := r.get("ef_sweep", {}).get(str(e), {}).get("weightings"))
+            ]
+            ax_r.plot(*zip(*pts, strict=True), marker="o", label=f"{label}, ef {e}")
+        if not label.startswith("fused"):
+            worst = [
+                min(b["recall_mean"] for b in r["plans"]["fused"]["by_weighting"].values())
+                for _, r in rows
+            ]
+            ax_r.plot(ns, worst, marker="^", color="0.4", ls=":", label=f"{label}, ef 256")
+        filt = [
+            (n, min(x["recall_mean"] for x in r["filtered"].values()))
+            for n, r in rows
+            if "filtered" in r
+        ]
+        if filt:
+            ax_r.plot(*zip(*filt, strict=True), marker="s", ls="--", label=f"{label}, filtered")
+    lo, hi = OLD_1M_PROJECTED_S
+    ax_t.errorbar(
+        [1_000_000],
+        [(lo + hi) / 2 / 60 + 233 / 60],
+        yerr=[[(hi - lo) / 2 / 60]],
+        fmt="x",
+        color="C1",
+        capsize=4,
+        label="four graphs at 1M: projected (stopped)",
+    )
+    ax_t.axhline(60, color="r", lw=0.8, ls="--", label="target: 60 min at 1M")
+    for ax in (ax_t, ax_r):
+        ax.set_xscale("log")
+        ax.set_xlabel("products (N)")
+    ax_t.set_yscale("log")
+    ax_t.set_ylabel("writes + index build, minutes (2 cores)")
+    ax_t.set_title("Build time", fontsize=10)
+    ax_r.axhline(0.99, color="r", lw=0.8, ls="--", label="target 0.99")
+    ax_r.set_ylim(0.9, 1.005)
+    ax_r.set_ylabel("recall@10, worst of 8 weightings / of 3 filters")
+    ax_r.set_title("Recall of the shipped plan (int8 fused)", fontsize=10)
+    ax_t.legend(fontsize=7)
+    ax_r.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    IMG_DIR.mkdir(parents=True, exist_ok=True)
+    out = IMG_DIR / "fusion_scaling.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 # --- main -----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -1038,8 +1123,16 @@ def main(argv: list[str] | None = None) -> None:
         "the same N and data (instead of a temporary store)",
     )
     ap.add_argument("--report", action="store_true", help="only print tables from --out")
+    ap.add_argument(
+        "--scaling-plot",
+        action="store_true",
+        help="only draw docs/img/fusion_scaling.png (build time and recall against N)",
+    )
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
+    if args.scaling_plot:
+        print(scaling_plot(json.loads(args.out.read_text())))
+        return
     if args.one_channel_ef_factor:
         search_module.ONE_CHANNEL_EF_FACTOR = args.one_channel_ef_factor
 
