@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pydantic import ValidationError
 
 from qdrant_mm.backends.base import Backend, HnswSpec
-from qdrant_mm.errors import CollectionNotFoundError, StoredStateError
+from qdrant_mm.errors import CollectionNotFoundError, StoredStateError, stored_document_problems
 from qdrant_mm.schema import (
     LAYOUT,
     CollectionMeta,
@@ -63,10 +63,7 @@ def read_collection_meta(backend: Backend, physical: str) -> CollectionMeta | No
     try:
         return load_meta(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc']) or 'document'}: {e['msg']}"
-            for e in exc.errors()[:5]
-        )
+        problems = stored_document_problems(exc)
         alias = alias_of(physical)
         raise StoredStateError(
             f"the metadata stored for collection {alias!r} (physical collection {physical!r})"

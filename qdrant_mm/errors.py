@@ -77,3 +77,12 @@ class StoreLockedError(BackendError):
 
 class BackendRequestError(BackendError):
     """Qdrant refused a request as invalid (a 4xx answer, or the engine rejected its input)."""
+
+
+def stored_document_problems(exc: Exception, limit: int = 5) -> str:
+    """The first ``limit`` problems of a pydantic ``ValidationError`` about a stored document,
+    as ``field: message`` (``document: ...`` for the whole), for a :class:`StoredStateError`."""
+    errors = exc.errors() if callable(getattr(exc, "errors", None)) else []
+    return "; ".join(
+        f"{'.'.join(str(x) for x in e['loc']) or 'document'}: {e['msg']}" for e in errors[:limit]
+    ) or str(exc)

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from qdrant_mm.backends.base import Backend
-from qdrant_mm.errors import ConfigError, StoredStateError, WeightsError
+from qdrant_mm.errors import ConfigError, StoredStateError, WeightsError, stored_document_problems
 from qdrant_mm.weights import Weights
 
 DEFAULT_PROFILE = "default"
@@ -72,13 +72,7 @@ class ProfileStore:
             profile = Profile.model_validate(raw)
             weights = Weights.from_mapping(profile.weights.as_dict())
         except (ValidationError, WeightsError) as exc:
-            if isinstance(exc, ValidationError):
-                problem = "; ".join(
-                    f"{'.'.join(str(x) for x in e['loc']) or 'document'}: {e['msg']}"
-                    for e in exc.errors()[:5]
-                )
-            else:
-                problem = str(exc)
+            problem = stored_document_problems(exc)
             raise StoredStateError(
                 f"weight profile {name!r} of collection {self.collection!r} cannot be trusted"
                 f" ({problem}); set it again with `qdrant-mm weights set {name} A,B,C"
