@@ -613,6 +613,25 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def weighting_recalls(
+    searcher: Searcher, queries, exact
+) -> tuple[dict[str, dict[str, float]], list[float]]:
+    """Recall@10 (mean and min over the queries) of ``searcher``'s top 10 for every weighting
+    of :data:`WEIGHTINGS`, and the time of each search."""
+    row: dict[str, dict[str, float]] = {}
+    times: list[float] = []
+    for wname, w in WEIGHTINGS.items():
+        weights = Weights.parse(list(w))
+        r = []
+        for j, q in enumerate(queries):
+            t0 = time.perf_counter()
+            hits = searcher.search_vectors(q, weights, limit=10)
+            times.append(time.perf_counter() - t0)
+            r.append(recall([h.id for h in hits], exact[wname][j]))
+        row[wname] = {"recall_mean": float(np.mean(r)), "recall_min": float(np.min(r))}
+    return row, times
+
+
 def oversampling_sweep(backend, queries, exact, args) -> dict[str, Any]:
     """Recall@10 and p50 of the shipped plan per oversampling (quantized collections), at
     ``--ef``, for every weighting."""
@@ -620,17 +639,7 @@ def oversampling_sweep(backend, queries, exact, args) -> dict[str, Any]:
     res: dict[str, Any] = {}
     for o in args.oversampling_sweep:
         s = Searcher(backend, bundle, COLLECTION, plan="fused", hnsw_ef=args.ef, oversampling=o)
-        row: dict[str, Any] = {}
-        times = []
-        for wname, w in WEIGHTINGS.items():
-            weights = Weights.parse(list(w))
-            r = []
-            for j, q in enumerate(queries):
-                t0 = time.perf_counter()
-                hits = s.search_vectors(q, weights, limit=10)
-                times.append(time.perf_counter() - t0)
-                r.append(recall([h.id for h in hits], exact[wname][j]))
-            row[wname] = {"recall_mean": float(np.mean(r)), "recall_min": float(np.min(r))}
+        row, times = weighting_recalls(s, queries, exact)
         res[f"{o:g}"] = {"weightings": row, "fused_latency": percentiles(times)}
         worst = min(v["recall_mean"] for v in row.values())
         log(
@@ -679,17 +688,7 @@ def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[st
         s = Searcher(
             backend, bundle, COLLECTION, plan="fused", hnsw_ef=ef, oversampling=args.oversampling
         )
-        row: dict[str, Any] = {}
-        times = []
-        for wname, w in WEIGHTINGS.items():
-            weights = Weights.parse(list(w))
-            r = []
-            for j, q in enumerate(queries):
-                t0 = time.perf_counter()
-                hits = s.search_vectors(q, weights, limit=10)
-                times.append(time.perf_counter() - t0)
-                r.append(recall([h.id for h in hits], exact[wname][j]))
-            row[wname] = {"recall_mean": float(np.mean(r)), "recall_min": float(np.min(r))}
+        row, times = weighting_recalls(s, queries, exact)
         r = []
         for j, q in enumerate(queries):
             channels = args.layout == LAYOUT_CHANNELS
