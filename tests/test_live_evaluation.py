@@ -46,7 +46,7 @@ def loaded(tmp_path, backend, collection_name):  # noqa: F811
 
 
 @pytest.mark.parametrize("definitions", ["qdrant-mm", "trec"])
-@pytest.mark.parametrize("depth", [3, 200])
+@pytest.mark.parametrize("depth", [3, 25, 200])
 def test_live_metrics_equal_evaluate_on_the_grid(loaded, definitions, depth):
     searcher, qrels, vectors = loaded
     live = LiveEvaluator.build(searcher, qrels, vectors, depth=depth)
@@ -61,6 +61,9 @@ def test_live_metrics_equal_evaluate_on_the_grid(loaded, definitions, depth):
         seen |= set(got.ranked_by.values())
     if depth == 3:  # 3 candidates per channel cannot certify a top 10: deeper ones are fetched
         assert "deepened" in seen
+    elif depth == 25:  # fewer candidates than products: the bound on the rest is what certifies
+        assert all(np.isfinite(q.floor).all() for q in live.queries.values())
+        assert "candidates" in seen
     else:  # every product is a candidate: no search at all
         assert seen == {"candidates"}
 
