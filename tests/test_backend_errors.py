@@ -469,3 +469,19 @@ def test_the_cli_reports_a_held_store_with_exit_2(held_store, monkeypatch):
     assert result.exit_code == 2
     assert "in use by another process" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "hnsw", [{"m": -1}, {"ef_construct": 3}, {"payload_m": -2}], ids=["m", "ef", "payload_m"]
+)
+def test_every_backend_refuses_an_hnsw_setting_it_cannot_build(
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+    hnsw,
+):
+    from qdrant_mm.backends.base import CollectionSpec, HnswSpec, VectorSpec
+
+    spec = CollectionSpec((VectorSpec("fused", 8, "dot", hnsw=HnswSpec(**hnsw)),))
+    with pytest.raises(BackendRequestError, match="named vector 'fused'.*out of range"):
+        backend.create_collection(collection_name, spec)
+    assert backend.resolve(collection_name) is None  # nothing half-created

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from qdrant_mm.errors import QueryError
+from qdrant_mm.errors import BackendRequestError, QueryError
 
 if TYPE_CHECKING:  # filters are qdrant_client.models.Filter; the models load only where used
     from qdrant_client import models
@@ -62,6 +62,19 @@ class HnswSpec:
     ef_construct: int | None = None
     payload_m: int | None = None
     full_scan_threshold_kb: int | None = None
+
+    def check(self, vector: str) -> None:
+        """Refuse values the engine cannot build with, naming the vector (every backend asks
+        this before creating a collection)."""
+        for what, value in (
+            ("m", self.m),
+            ("ef_construct", self.ef_construct),
+            ("payload_m", self.payload_m),
+        ):
+            if value is not None and int(value) < (4 if what == "ef_construct" else 0):
+                raise BackendRequestError(
+                    f"named vector {vector!r}: {what} {value} is out of range"
+                )
 
 
 @dataclass(frozen=True)

@@ -97,9 +97,7 @@ def _hnsw_diff(v: VectorSpec) -> models.HnswConfigDiff | None:
     h = v.hnsw
     if h is None:
         return None
-    for what, value in (("m", h.m), ("ef_construct", h.ef_construct), ("payload_m", h.payload_m)):
-        if value is not None and int(value) < (4 if what == "ef_construct" else 0):
-            raise BackendRequestError(f"named vector {v.name!r}: {what} {value} is out of range")
+    h.check(v.name)
     return models.HnswConfigDiff(
         m=h.m,
         ef_construct=h.ef_construct,

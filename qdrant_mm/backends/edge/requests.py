@@ -105,9 +105,7 @@ def hnsw_config(qe: Any, v: VectorSpec, full_scan_threshold_kb: int | None = Non
     h = v.hnsw
     if h is None:
         return None
-    for what, value in (("m", h.m), ("ef_construct", h.ef_construct), ("payload_m", h.payload_m)):
-        if value is not None and int(value) < (4 if what == "ef_construct" else 0):
-            raise BackendRequestError(f"named vector {v.name!r}: {what} {value} is out of range")
+    h.check(v.name)
     threshold = h.full_scan_threshold_kb or full_scan_threshold_kb
     return qe.HnswIndexConfig(
         m=16 if h.m is None else int(h.m),
