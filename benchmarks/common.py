@@ -112,31 +112,14 @@ def exact_topk_many(
 ) -> dict[str, list[np.ndarray]]:
     """Indices of the exact top-``k`` by ``Σ w_c · cos_c`` (float32) for every query under every
     weighting, with one matrix product per channel and block of products (the exact ranking of
-    1M products takes seconds). Returns ``{weighting name: [top-k indices per query]}``."""
+    1M products takes seconds). Returns ``{weighting name: [top-k indices per query]}``.
+    :func:`exact_topk_blocks` over ``vectors`` in blocks of ``chunk``, unfiltered."""
     n = len(vectors[CHANNELS[0]])
-    qmat = {ch: np.stack([q[ch] for q in queries]).astype(np.float32).T for ch in CHANNELS}
-    best: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (scores, indices), (k', nq)
-    for lo in range(0, n, chunk):
-        hi = min(n, lo + chunk)
-        sims = {ch: vectors[ch][lo:hi] @ qmat[ch] for ch in CHANNELS}  # (m, nq) each
-        for name, weights in weightings.items():
-            score = np.zeros((hi - lo, len(queries)), dtype=np.float32)
-            for ch, w in zip(CHANNELS, weights, strict=True):
-                if w:
-                    score += np.float32(w) * sims[ch]
-            kk = min(k, hi - lo)
-            top = np.argpartition(-score, kk - 1, axis=0)[:kk]
-            cand_s = np.take_along_axis(score, top, axis=0)
-            cand_i = top + lo
-            if name in best:
-                cand_s = np.concatenate([best[name][0], cand_s])
-                cand_i = np.concatenate([best[name][1], cand_i])
-            best[name] = (cand_s, cand_i)
-    out: dict[str, list[np.ndarray]] = {}
-    for name, (scores, idx) in best.items():
-        order = np.argsort(-scores, axis=0, kind="stable")[:k]
-        out[name] = [idx[order[:, j], j] for j in range(len(queries))]
-    return out
+    blocks = (
+        (lo, {ch: vectors[ch][lo : lo + chunk] for ch in CHANNELS}) for lo in range(0, n, chunk)
+    )
+    unfiltered = {name: (w, None) for name, w in weightings.items()}
+    return exact_topk_blocks(blocks, queries, unfiltered, k)
 
 
 def exact_topk_blocks(
