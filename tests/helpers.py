@@ -46,3 +46,19 @@ def write_catalog(root: Path, rows: list[dict], name: str = "catalog.jsonl") -> 
     path = root / name
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def learn_the_worst_single_model(monkeypatch) -> None:
+    """Make ``tune`` learn the one model that scores worst on the held-out queries (a real
+    tuning run whose result is known to be worse than its start point or another model)."""
+    from qdrant_mm.evaluation import tuning
+
+    real = tuning.tune
+
+    def worst(candidates, **kwargs):
+        first = real(candidates, **kwargs)
+        singles = [r for r in first.results if r.label in ("blip", "clip", "interrogator")]
+        pick = min(singles, key=lambda r: r.held_out[first.metric])
+        return real(candidates, **{**kwargs, "method": lambda train: pick.weights})
+
+    monkeypatch.setattr(tuning, "tune", worst)

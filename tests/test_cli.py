@@ -114,18 +114,9 @@ def test_evaluate_and_tune_via_cli(cli, shop):
 def test_tune_refuses_to_save_weights_worse_than_its_start_point(cli, shop, monkeypatch):
     """Learned weights that score below the start point or one model alone on the held-out
     queries are not saved without --force, and the numbers are said."""
-    from qdrant_mm.evaluation import tuning
+    from tests.helpers import learn_the_worst_single_model
 
-    real_tune = tuning.tune
-
-    def tune_to_the_worst_single_model(candidates, **kwargs):
-        first = real_tune(candidates, **kwargs)
-        singles = [r for r in first.results if r.label in ("blip", "clip", "interrogator")]
-        worst = min(singles, key=lambda r: r.held_out[first.metric])
-        kwargs["method"] = lambda train: worst.weights
-        return real_tune(candidates, **kwargs)
-
-    monkeypatch.setattr(tuning, "tune", tune_to_the_worst_single_model)
+    learn_the_worst_single_model(monkeypatch)
     cli("sync", str(shop / "catalog.jsonl"), "--json")
     qrels = str(shop / "qrels.jsonl")
     res = cli("tune", qrels, "--holdout", "0.5", "--metric", "mrr", "--save", "worse")

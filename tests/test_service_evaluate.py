@@ -171,16 +171,10 @@ def test_tune_and_its_save_rule(bench, monkeypatch):
     assert client.post("/evaluate/tune", json={**body, "save": "learned"}).status_code == 401
 
     from qdrant_mm.evaluation import tuning
+    from tests.helpers import learn_the_worst_single_model
 
     real = tuning.tune
-
-    def worst(candidates, **kwargs):  # learn the single model that scores worst held out
-        first = real(candidates, **kwargs)
-        singles = [r for r in first.results if r.label in ("blip", "clip", "interrogator")]
-        pick = min(singles, key=lambda r: r.held_out[first.metric])
-        return real(candidates, **{**kwargs, "method": lambda train: pick.weights})
-
-    monkeypatch.setattr(tuning, "tune", worst)
+    learn_the_worst_single_model(monkeypatch)
     keyed = {"X-API-Key": KEY}
     outcomes = []
     for rule in ("worst", "real"):
