@@ -45,6 +45,7 @@ from qdrant_mm.collection import (
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import CatalogError, ConfigError, ImageLoadError, StoredStateError
 from qdrant_mm.fusion import fuse_document
+from qdrant_mm.image_sources import record_catalog_folder
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes, resolve_image_ref
 from qdrant_mm.rebuild import Rebuild
 from qdrant_mm.retry import retrying
@@ -262,6 +263,8 @@ class Syncer:
                 report.rebuild_refused = refused
         elif opened.created:
             self._check_still_live(physical)
+        if usable:  # `qdrant-mm serve` shows these products' pictures from there by default
+            record_catalog_folder(self.backend, self.collection, catalog.base_dir)
         report.seconds = time.perf_counter() - started
         return report
 

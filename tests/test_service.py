@@ -493,6 +493,9 @@ def test_image_only_images_served(shared):
 
 
 def test_images_without_root(synced, collection_name, bundle):  # noqa: F811
+    """No image root and no catalog folder recorded (a collection synced from Python before
+    sync recorded folders): no pictures, and the 404 says how to get them."""
+    synced.delete_meta(f"image_sources:{collection_name}")
     mm = QdrantMM(make_settings(collection_name, None), backend=synced, models=bundle)
     with TestClient(create_app(mm)) as client:
         assert_error(client.get("/images/images/p0.png"), 404, "QDRANT_MM_IMAGE_ROOT")
@@ -823,7 +826,10 @@ def test_images_come_from_the_recorded_catalog_folder_without_an_image_root(
     catalog,
     caplog,
 ):
-    from qdrant_mm.image_sources import record_catalog_folder
+    from qdrant_mm.image_sources import recorded_folders
+
+    assert recorded_folders(synced, collection_name) == [catalog.parent.resolve()]  # by sync
+    synced.delete_meta(f"image_sources:{collection_name}")  # as before any sync recorded one
 
     def serve(settings_root):
         mm = QdrantMM(make_settings(collection_name, settings_root), backend=synced, models=bundle)
@@ -835,7 +841,7 @@ def test_images_come_from_the_recorded_catalog_folder_without_an_image_root(
         assert_error(client.get("/images/images/p0.png"), 404, "QDRANT_MM_IMAGE_ROOT")
     assert "no sync has recorded a catalog folder" in caplog.text
 
-    record_catalog_folder(synced, collection_name, catalog.parent)  # what `qdrant-mm sync` does
+    assert Syncer(synced, bundle, collection_name).sync(catalog).unchanged  # records it again
     caplog.clear()
     with caplog.at_level("INFO", logger="qdrant_mm.service"), serve(None) as client:
         hits = client.post("/search", json={"query": "red shirt", "limit": 3}).json()["hits"]
@@ -852,7 +858,7 @@ def test_folders_too_broad_to_serve_are_never_recorded(synced, collection_name):
 
     for folder in (Path("/"), Path.home(), Path.home().parent):
         assert not servable(folder)
-        assert record_catalog_folder(synced, collection_name, folder) == []
+        assert folder not in record_catalog_folder(synced, collection_name, folder)
     assert not servable(Path("relative/catalog"))
     synced.write_meta(f"image_sources:{collection_name}", {"folders": ["/", "relative"]})
     assert recorded_folders(synced, collection_name) == []  # a stored document is checked too

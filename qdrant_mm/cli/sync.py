@@ -69,11 +69,6 @@ def sync(
         report = mm.syncer(name, batch_size, max_delete_fraction).sync(
             cat, delete=not no_delete, rebuild=rebuild, progress=progress
         )
-        if report.added or report.updated or report.unchanged:
-            from qdrant_mm.image_sources import record_catalog_folder
-
-            # `qdrant-mm serve` shows these products' pictures from here by default
-            record_catalog_folder(mm.backend, name, cat.base_dir)
     if as_json:
         out.print_json(report.model_dump_json())
     else:
