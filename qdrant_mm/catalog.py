@@ -29,8 +29,22 @@ POINT_NAMESPACE = uuid.UUID("6b1f3c1e-5d8a-4d3e-9a55-0c1e6a7f2b90")
 
 #: Payload keys qdrant-mm writes itself; a catalog field with one of these names is refused.
 RESERVED_FIELDS = frozenset(
-    {"product_id", "content_hash", "payload_hash", "interrogator_text", "image_sha256"}
+    {
+        "product_id",
+        "content_hash",
+        "payload_hash",
+        "interrogator_text",
+        "image_sha256",
+        "image_refs",
+        "image_hashes",
+        "image_descriptions",
+        "text_only",
+    }
 )
+
+#: Most photos one product may list (``image`` and ``images`` together): each is a row of the
+#: product's stored multivector, scored on every search.
+MAX_IMAGES = 32
 
 
 #: Deepest nesting of lists / objects inside one field's value. Qdrant parses payloads with a
@@ -56,6 +70,7 @@ class Product(BaseModel):
     title: str | None = None
     description: str | None = None
     image: str | None = None
+    images: list[str] | None = None
     category: str | None = None
     brand: str | None = None
     price: float | None = None
@@ -88,6 +103,45 @@ class Product(BaseModel):
             raise ValueError("must be a string")
         s = str(v).strip()
         return s or None
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _images(cls, v: Any) -> list[str] | None:
+        """A list of photo references (paths or URLs). In a CSV or TSV cell: a JSON array, or
+        references separated by ``|``. Empty entries are dropped."""
+        if v is None:
+            return None
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                try:
+                    v = json.loads(text)
+                except ValueError:
+                    raise ValueError(
+                        "a cell starting with '[' must be a JSON array of strings"
+                    ) from None
+            else:
+                v = text.split("|")
+        if not isinstance(v, list):
+            raise ValueError(f"images must be a list of strings, got {_short(v)}")
+        refs = []
+        for i, item in enumerate(v):
+            if not isinstance(item, str):
+                raise ValueError(f"entry {i + 1} must be a string, got {_short(item)}")
+            if item.strip():
+                refs.append(item.strip())
+        return refs or None
+
+    @model_validator(mode="after")
+    def _photo_count(self) -> Product:
+        n = len(self.image_refs())
+        if n > MAX_IMAGES:
+            raise ValueError(f"images: {n} photos, at most {MAX_IMAGES} per product")
+        return self
+
+    def image_refs(self) -> list[str]:
+        """The product's photos in catalog order: ``image`` first, then ``images``, each once."""
+        return list(dict.fromkeys([*([self.image] if self.image else []), *(self.images or [])]))
 
     @field_validator("price", mode="before")
     @classmethod
@@ -444,16 +498,6 @@ def read_catalog(path: str | Path) -> Catalog:
         catalog.complete = False
         catalog.invalid.append(CatalogRow(-1, None, f"catalog read stopped: {exc}"))
     return catalog
-
-
-def content_hash(product: Product, image_digest: str, model_ids: dict[str, str]) -> str:
-    """Hash of everything the models see: image bytes, title and description, model ids.
-    When it changes the product is re-embedded."""
-    h = hashlib.sha256()
-    h.update(image_digest.encode())
-    h.update(product.model_text().encode())
-    h.update(json.dumps(model_ids, sort_keys=True).encode())
-    return h.hexdigest()
 
 
 def payload_hash(product: Product) -> str:

@@ -35,10 +35,14 @@ def query_vector(
     weights: Weights,
     dims: Mapping[str, int],
     calibration: Mapping[str, ChannelStats] | None = None,
+    rescale: Mapping[str, tuple[float, float]] | None = None,
 ) -> tuple[np.ndarray, float]:
     """The fused query vector and the score offset to add to engine scores.
 
-    A channel with weight 0 is a zero block (its query embedding is never computed).
+    ``rescale`` (channel -> ``(a, b)``) first maps each channel's score ``s`` to ``a·s + b``
+    (how a text-only product's scores are put on the photo products' scale); a positive ``a``
+    keeps the ranking exact. A channel with weight 0 is a zero block (its query embedding is
+    never computed).
     """
     blocks, offset = [], 0.0
     for ch in CHANNELS:
@@ -49,12 +53,11 @@ def query_vector(
         q = np.asarray(query[ch], dtype=np.float32)
         if q.shape != (dims[ch],):
             raise ValueError(f"{ch} query vector has shape {q.shape}, expected ({dims[ch]},)")
-        scale = w
-        if calibration is not None:
-            stats = calibration[ch]
-            scale = w / stats.std
-            offset -= w * stats.mean / stats.std
-        blocks.append(scale * q)
+        a, b = rescale[ch] if rescale is not None else (1.0, 0.0)
+        mean, std = (calibration[ch].mean, calibration[ch].std) if calibration else (0.0, 1.0)
+        # w·(a·s + b - mean)/std = (w·a/std)·s + w·(b - mean)/std
+        blocks.append((w * a / std) * q)
+        offset += w * (b - mean) / std
     return np.concatenate(blocks).astype(np.float32), float(offset)
 
 

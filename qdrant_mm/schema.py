@@ -6,9 +6,15 @@ of the channels' unit vectors (dot product). A query ``concat(α·q_blip, β·q_
 ``docs/search.md``); a query with one unit channel block and zeros elsewhere scores that
 channel's cosine, exactly, so one-channel searches and per-channel scores need nothing else.
 
-Two layouts exist, recorded in the metadata (``CollectionMeta.layout``):
+Three layouts exist, recorded in the metadata (``CollectionMeta.layout``):
 
-* :data:`LAYOUT_FUSED` (2, what new collections and ``sync --rebuild`` get): ``fused`` only,
+* :data:`LAYOUT_PHOTOS` (3, what new collections and ``sync --rebuild`` get): as
+  :data:`LAYOUT_FUSED`, but ``fused`` is a multivector with one row per product photo (one row
+  from the product's text for a product without a photo). A query vector scores a point by
+  its best row (Qdrant's ``MAX_SIM``), so a product's score is the maximum over its photos of
+  the weighted score, exactly, and results stay one per product (``docs/search.md``; the
+  layout was chosen by measurement, ``docs/benchmarks.md``).
+* :data:`LAYOUT_FUSED` (2, collections created before photo lists): ``fused`` only,
   with one HNSW graph (:data:`FUSED_HNSW`) and payload links for no field: filtered searches
   scan small filtered sets exactly and walk the graph with ACORN otherwise. One graph instead
   of four is what makes a million products indexable on a small machine
@@ -42,10 +48,12 @@ from qdrant_mm.errors import ConfigError, SchemaMismatchError
 from qdrant_mm.weights import CHANNELS
 
 SCHEMA_VERSION = 1
-#: Layouts (``CollectionMeta.layout``): four graphs (the first) and ``fused`` alone.
+#: Layouts (``CollectionMeta.layout``): four graphs (the first), ``fused`` alone, and ``fused``
+#: as a multivector with one row per photo.
 LAYOUT_CHANNELS = 1
 LAYOUT_FUSED = 2
-LAYOUT = LAYOUT_FUSED
+LAYOUT_PHOTOS = 3
+LAYOUT = LAYOUT_PHOTOS
 FUSED = "fused"
 #: The graph of ``fused`` in the current layout: twice Qdrant's m (32 links per node: at 100k
 #: products it lifts recall@10 at hnsw_ef 256 from 0.967 to 0.993 for 1.5x the build time, see
@@ -59,6 +67,9 @@ PAYLOAD_INDEXES = {
     "price": "float",
     "product_id": "keyword",
 }
+#: Set on products stored from their text (no photo): the search ranks them apart, on their
+#: own calibrated scale, and merges (``docs/search.md``).
+TEXT_ONLY = "text_only"
 
 
 def normalize_quantization(value: str | None) -> Quantization | None:
@@ -85,12 +96,20 @@ def collection_spec(
         vectors = [VectorSpec(ch, dims[ch], "cosine") for ch in CHANNELS]
         vectors.append(VectorSpec(FUSED, size, "dot", quantization=quant))
         return CollectionSpec(vectors=tuple(vectors), payload_indexes=dict(PAYLOAD_INDEXES))
-    if layout != LAYOUT_FUSED:
+    if layout not in (LAYOUT_FUSED, LAYOUT_PHOTOS):
         raise ConfigError(f"unknown collection layout {layout!r}")
-    fused = VectorSpec(FUSED, size, "dot", quantization=quant, hnsw=fused_hnsw or FUSED_HNSW)
-    return CollectionSpec(
-        vectors=(fused,), payload_indexes=dict(PAYLOAD_INDEXES), payload_graph=frozenset()
+    fused = VectorSpec(
+        FUSED,
+        size,
+        "dot",
+        quantization=quant,
+        hnsw=fused_hnsw or FUSED_HNSW,
+        multivector=layout == LAYOUT_PHOTOS,
     )
+    indexes: dict[str, Any] = dict(PAYLOAD_INDEXES)
+    if layout == LAYOUT_PHOTOS:
+        indexes[TEXT_ONLY] = "bool"
+    return CollectionSpec(vectors=(fused,), payload_indexes=indexes, payload_graph=frozenset())
 
 
 def vector_names(layout: int) -> tuple[str, ...]:
@@ -103,6 +122,29 @@ class ChannelStats(BaseModel):
 
     mean: float
     std: float = Field(gt=0)
+
+
+QueryKind = Literal["text", "image"]
+SourceKind = Literal["image", "text"]
+
+
+class SourceStats(BaseModel):
+    """Score statistics per kind of query, kind of stored source and channel
+    (``stats[query_kind][source_kind][channel]``): how a text query (or a photo) scores against
+    products stored from photos and against products stored from their text. Text against text
+    runs higher than text against photos, so a text-only product's channel score ``s`` is put on
+    the photo products' scale, ``mean_image + std_image·(s - mean_text)/std_text``, before the
+    weights apply (``docs/search.md``)."""
+
+    stats: dict[QueryKind, dict[SourceKind, dict[str, ChannelStats]]]
+
+    def text_to_image_scale(self, query_kind: str, channel: str) -> tuple[float, float]:
+        """``(a, b)``: a text-only product's channel score ``s`` on the photo scale is
+        ``a·s + b``."""
+        image = self.stats[query_kind]["image"][channel]  # type: ignore[index]
+        text = self.stats[query_kind]["text"][channel]  # type: ignore[index]
+        a = image.std / text.std
+        return a, image.mean - a * text.mean
 
 
 class CollectionMeta(BaseModel):
@@ -122,10 +164,20 @@ class CollectionMeta(BaseModel):
         description="Quantization of the fused vector, chosen when the collection was created"
         " (None: float32 only); search asks for rescoring when it is set",
     )
-    layout: Literal[1, 2] = Field(
+    layout: Literal[1, 2, 3] = Field(
         LAYOUT_CHANNELS,
         description="Which named vectors and graphs the collection has (LAYOUT_CHANNELS: four"
-        " graphs, what collections created before the field have; LAYOUT_FUSED: fused alone)",
+        " graphs, what collections created before the field have; LAYOUT_FUSED: fused alone;"
+        " LAYOUT_PHOTOS: fused with one row per photo)",
+    )
+    text_only: int = Field(
+        0, description="Stored products whose vectors come from their text (no photo)"
+    )
+    source_stats: SourceStats | None = Field(
+        None,
+        description="Score statistics per query kind and source kind (photo or text), computed"
+        " by sync when products of both kinds are stored: how text-only products are ranked"
+        " among the others",
     )
 
     def differences(self, model_ids: dict[str, str], dims: dict[str, int]) -> list[str]:

@@ -40,10 +40,20 @@ from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import QueryError
 from qdrant_mm.filters import check_filter, to_filter
 from qdrant_mm.fusion import channel_block_query, query_vector
+from qdrant_mm.hit_rows import engine_vector as _engine_vector
+from qdrant_mm.hit_rows import matched_row, source_filter
 from qdrant_mm.image_modes import to_model_rgb
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes
 from qdrant_mm.profiles import DEFAULT_PROFILE, ProfileStore
-from qdrant_mm.schema import FUSED, LAYOUT_CHANNELS, CollectionMeta
+from qdrant_mm.schema import (
+    FUSED,
+    LAYOUT_CHANNELS,
+    LAYOUT_PHOTOS,
+    TEXT_ONLY,
+    ChannelStats,
+    CollectionMeta,
+    QueryKind,
+)
 from qdrant_mm.weights import CHANNELS, Weights
 
 if TYPE_CHECKING:  # filters are qdrant_client.models.Filter; loaded where a filter is built
@@ -51,7 +61,7 @@ if TYPE_CHECKING:  # filters are qdrant_client.models.Filter; loaded where a fil
 
 MAX_LIMIT = 1000
 #: Payload keys sync keeps for itself, not shown in results.
-INTERNAL_FIELDS = frozenset({"content_hash", "payload_hash"})
+INTERNAL_FIELDS = frozenset({"content_hash", "payload_hash", "image_hashes"})
 MAX_OFFSET = 100_000
 #: ``hnsw_ef`` multiplier of a one-channel weighting (both layouts): on the fused graph such a
 #: query lies off the space the graph was built for; on a channel's own graph it has fewer dims.
@@ -67,6 +77,12 @@ class SearchHit(BaseModel):
     score: float
     scores: dict[str, float | None]
     payload: dict[str, Any]
+    #: The catalog reference of the photo that scored best (a product with several photos is
+    #: scored by its best one); None for a product stored from its text.
+    matched_image: str | None = None
+    #: The product has no photo: every channel's vector came from its title and description,
+    #: and its channel scores are put on the photo products' scale (``docs/search.md``).
+    text_only: bool = False
 
 
 class SearchResult(BaseModel):
@@ -195,7 +211,13 @@ class Searcher:
             )
         use_calibration = bool(text) and (profile_calibrate if calibrate is None else calibrate)
         hits = self.search_vectors(
-            qvecs, w, limit=limit, offset=offset, filter=qfilter, calibrate=use_calibration
+            qvecs,
+            w,
+            limit=limit,
+            offset=offset,
+            filter=qfilter,
+            calibrate=use_calibration,
+            query_kind="text" if text else "image",
         )
         return SearchResult(hits=hits, weights=w, profile=profile_name, calibrated=use_calibration)
 
@@ -208,9 +230,14 @@ class Searcher:
         offset: int = 0,
         filter: models.Filter | None = None,
         calibrate: bool = False,
+        query_kind: QueryKind = "text",
     ) -> list[SearchHit]:
-        """Search with query embeddings already computed (one unit vector per active channel)."""
+        """Search with query embeddings already computed (one unit vector per active channel).
+        ``query_kind``: whether they come from a text or a photo (products stored from their
+        text are put on the photo products' scale for that kind of query)."""
         _check_page(limit, offset)
+        if query_kind not in ("text", "image"):
+            raise QueryError(f"query_kind must be 'text' or 'image', got {query_kind!r}")
         filter = check_filter(filter)  # a Filter given from Python: refused before the engine
         meta = self.meta
         calibration = None
@@ -224,6 +251,35 @@ class Searcher:
         missing = [ch for ch in weights.active() if ch not in query]
         if missing:
             raise QueryError(f"no query embedding for channel(s) {', '.join(missing)}")
+        if not (meta.text_only and meta.source_stats):
+            return self._ranked(meta, query, weights, limit, offset, filter, calibration)
+        # Products stored from photos and from text are ranked apart, the text-only ones with
+        # their channel scores put on the photo scale, and merged by score: exact for both.
+        stats = meta.source_stats
+        rescale = {ch: stats.text_to_image_scale(query_kind, ch) for ch in CHANNELS}
+        depth = limit + offset
+        photos = self._ranked(
+            meta, query, weights, depth, 0, source_filter(filter, False), calibration
+        )
+        texts = self._ranked(
+            meta, query, weights, depth, 0, source_filter(filter, True), calibration, rescale
+        )
+        merged = sorted(photos + texts, key=lambda h: -h.score)
+        return merged[offset : offset + limit]
+
+    def _ranked(
+        self,
+        meta: CollectionMeta,
+        query: Mapping[str, np.ndarray],
+        weights: Weights,
+        limit: int,
+        offset: int,
+        filter: models.Filter | None,
+        calibration: Mapping[str, ChannelStats] | None,
+        rescale: Mapping[str, tuple[float, float]] | None = None,
+    ) -> list[SearchHit]:
+        """One engine search ranking by the weighted score (channel scores mapped through
+        ``rescale`` first, then calibrated), and each hit's channel scores and matched photo."""
         active = weights.active()
         page = {"limit": limit, "offset": offset, "filter": filter}
         ef = max(self.hnsw_ef, 2 * (limit + offset)) if self.hnsw_ef else None
@@ -237,22 +293,26 @@ class Searcher:
         )
         if len(active) == 1:
             return self._single_channel(
-                meta, active[0], query, page, ef, exact, quantization, calibration
+                meta, active[0], query, page, ef, exact, quantization, calibration, rescale
             )
-        vector, score_offset = query_vector(query, weights, meta.dims, calibration)
+        vector, score_offset = query_vector(query, weights, meta.dims, calibration, rescale)
         channels = meta.layout == LAYOUT_CHANNELS
         prefetch: tuple[Prefetch, ...] = ()
         if self.plan == "union":
             depth = max(self.union_limit, limit + offset)
-            prefetch = (Prefetch(FUSED, vector, depth),) + tuple(
+            prefetch = (Prefetch(FUSED, _engine_vector(meta, vector), depth),) + tuple(
                 Prefetch(ch, np.asarray(query[ch], dtype=np.float32), depth)
                 if channels
-                else Prefetch(FUSED, channel_block_query(query[ch], ch, meta.dims), depth)
+                else Prefetch(
+                    FUSED,
+                    _engine_vector(meta, channel_block_query(query[ch], ch, meta.dims)),
+                    depth,
+                )
                 for ch in active
             )
         plan = QueryPlan(
             using=FUSED,
-            vector=vector,
+            vector=_engine_vector(meta, vector),
             prefetch=prefetch,
             hnsw_ef=ef,
             exact=exact,
@@ -262,13 +322,19 @@ class Searcher:
             **page,
         )
         raw = self.backend.query(self.collection, plan)
-        return [_hit(h, h.score + score_offset, h.vector_scores) for h in raw]
+        return [
+            _hit(meta, h, h.score + score_offset, vector, query, rescale, h.vector_scores)
+            for h in raw
+        ]
 
     def _channel_scores(
         self, meta: CollectionMeta, query: Mapping[str, np.ndarray], skip: str | None = None
     ) -> dict[str, Any]:
         """``QueryPlan`` fields that score every hit on each channel given in ``query`` (but
-        ``skip``): from the channels' own vectors, or from the fused blocks."""
+        ``skip``): from the channels' own vectors, from the fused blocks, or (one row per
+        photo) from the hits' rows, returned to find the photo that scored."""
+        if meta.layout == LAYOUT_PHOTOS:
+            return {"with_vectors": (FUSED,)}
         wanted = {ch: v for ch, v in _channel_queries(query).items() if ch != skip}
         if meta.layout == LAYOUT_CHANNELS:
             return {"score_vectors": wanted}
@@ -279,19 +345,22 @@ class Searcher:
         }
 
     def _single_channel(
-        self, meta, channel, query, page, ef, exact, quantization, calibration
+        self, meta, channel, query, page, ef, exact, quantization, calibration, rescale
     ) -> list[SearchHit]:
         """One channel weighted, with :data:`ONE_CHANNEL_EF_FACTOR` times the ef. On a collection
         of the first layout it searches that channel's own vector and graph (built for that
-        space alone); on the current one it searches ``fused`` with the other blocks zero, whose
+        space alone); on the others it searches ``fused`` with the other blocks zero, whose
         scores are that channel's cosines exactly. Other channels given in ``query``
-        (evaluation, tuning) are scored by the backend."""
+        (evaluation, tuning) are scored too."""
         channels = meta.layout == LAYOUT_CHANNELS
+        vector = (
+            np.asarray(query[channel], dtype=np.float32)
+            if channels
+            else channel_block_query(query[channel], channel, meta.dims)
+        )
         plan = QueryPlan(
             using=channel if channels else FUSED,
-            vector=np.asarray(query[channel], dtype=np.float32)
-            if channels
-            else channel_block_query(query[channel], channel, meta.dims),
+            vector=vector if channels else _engine_vector(meta, vector),
             hnsw_ef=ONE_CHANNEL_EF_FACTOR * ef if ef else None,
             exact=exact,
             quantization=None if channels else quantization,
@@ -301,14 +370,22 @@ class Searcher:
         )
         raw = self.backend.query(self.collection, plan)
         stats = calibration[channel] if calibration else None
-        return [
-            _hit(
-                h,
-                (h.score - stats.mean) / stats.std if stats else h.score,
-                {**h.vector_scores, channel: h.score},
+        a, b = rescale[channel] if rescale else (1.0, 0.0)
+        hits = []
+        for h in raw:
+            s = a * h.score + b
+            hits.append(
+                _hit(
+                    meta,
+                    h,
+                    (s - stats.mean) / stats.std if stats else s,
+                    None if channels else vector,
+                    query,
+                    rescale,
+                    {**h.vector_scores, channel: h.score},
+                )
             )
-            for h in raw
-        ]
+        return hits
 
     def query_image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
         """A query photo (PIL image, bytes or file path) decoded within the image limits."""
@@ -320,18 +397,46 @@ class Searcher:
         return decode_image(read_image_bytes(ref, self.limits), self.limits, ref)
 
 
+def _block_query(meta: CollectionMeta, query: np.ndarray, channel: str) -> np.ndarray:
+    """The fused query scoring ``channel`` alone, as the collection takes it."""
+    return _engine_vector(meta, channel_block_query(query, channel, meta.dims))
+
+
 def _channel_queries(query: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The query embeddings of the channels in ``query``, to score each hit per channel."""
     return {ch: np.asarray(query[ch], dtype=np.float32) for ch in CHANNELS if ch in query}
 
 
-def _hit(raw: Hit, score: float, channel_scores: Mapping[str, float]) -> SearchHit:
+def _hit(
+    meta: CollectionMeta,
+    raw: Hit,
+    score: float,
+    vector: np.ndarray | None,
+    query: Mapping[str, np.ndarray],
+    rescale: Mapping[str, tuple[float, float]] | None,
+    channel_scores: Mapping[str, float],
+) -> SearchHit:
+    """A result: its score, channel scores (of the photo that scored, mapped through
+    ``rescale`` for a text-only product), matched photo and whether it came from text."""
     payload = {k: v for k, v in raw.payload.items() if k not in INTERNAL_FIELDS}
+    matched = payload.get("image")
+    scores = dict(channel_scores)
+    if meta.layout == LAYOUT_PHOTOS and vector is not None and FUSED in raw.vectors:
+        row, scores = matched_row(raw.vectors[FUSED], vector, query, meta.dims)
+        refs = payload.get("image_refs")
+        matched = refs[row] if isinstance(refs, list) and row < len(refs) else None
+    text_only = bool(payload.get(TEXT_ONLY))
+    if text_only:
+        matched = None
+        if rescale is not None:
+            scores = {ch: rescale[ch][0] * s + rescale[ch][1] for ch, s in scores.items()}
     return SearchHit(
         id=str(payload.get("product_id", raw.id)),
         score=float(score),
-        scores={ch: channel_scores.get(ch) for ch in CHANNELS},
+        scores={ch: scores.get(ch) for ch in CHANNELS},
         payload=payload,
+        matched_image=matched,
+        text_only=text_only,
     )
 
 

@@ -20,22 +20,20 @@ share of its products.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
-import numpy as np
 from pydantic import BaseModel
 
 from qdrant_mm import defaults
 from qdrant_mm.backends.base import Backend, BuildWatch, PointRecord
-from qdrant_mm.calibration import compute_calibration
-from qdrant_mm.catalog import Catalog, Product, content_hash, payload_hash, point_id, read_catalog
+from qdrant_mm.calibration import compute_statistics
+from qdrant_mm.catalog import Catalog, Product, payload_hash, point_id, read_catalog
 from qdrant_mm.collection import (
     Opened,
     drop_physical,
@@ -44,20 +42,29 @@ from qdrant_mm.collection import (
 )
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import CatalogError, ConfigError, ImageLoadError, StoredStateError
-from qdrant_mm.fusion import fuse_document
+from qdrant_mm.fusion import split
 from qdrant_mm.image_sources import record_catalog_folder
-from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes, resolve_image_ref
+from qdrant_mm.images import ImageLimits, read_image_bytes, resolve_image_ref
+from qdrant_mm.product_rows import (
+    ROW_FIELDS,
+    Photo,
+    RowBuilder,
+    RowsWork,
+    content_hash,
+    product_text,
+)
 from qdrant_mm.rebuild import Rebuild
 from qdrant_mm.retry import retrying
 from qdrant_mm.schema import (
     FUSED,
     LAYOUT_CHANNELS,
+    LAYOUT_PHOTOS,
+    TEXT_ONLY,
     CollectionMeta,
     meta_key,
     normalize_quantization,
     vector_names,
 )
-from qdrant_mm.weights import CHANNELS
 
 HASH_FIELDS = ("product_id", "content_hash", "payload_hash")
 
@@ -75,6 +82,16 @@ class SyncReport(BaseModel):
     deleted: int = 0
     failed: list[FailedProduct] = []
     embedded: int = 0
+    #: Photos the photo models ran on (a product whose photo list is unchanged runs none).
+    photos_embedded: int = 0
+    #: Products of this sync stored from their text (they have no photo, or, with
+    #: ``broken_image="text"``, none of their photos could be read).
+    stored_from_text: int = 0
+    #: Products not stored because they have no photo and ``missing_image="skip"``.
+    skipped: list[FailedProduct] = []
+    #: Products stored without some (or all) of their photos, which could not be read
+    #: (``broken_image="text"``): the reason, and what was stored instead.
+    fallbacks: list[FailedProduct] = []
     index_seconds: float = 0.0
     seconds: float = 0.0
     deletes_skipped: str | None = None
@@ -116,11 +133,14 @@ class Progress:
 class _Work:
     product: Product
     pid: str
-    image_ref: str
-    image_bytes: bytes
+    photos: list[Photo]
     content_hash: str
     payload_hash: str
     is_new: bool
+
+
+MissingImage = Literal["text", "skip"]
+BrokenImage = Literal["keep", "text"]
 
 
 class Syncer:
@@ -132,6 +152,12 @@ class Syncer:
 
     ``max_delete_fraction`` (0..1, default 0.5; 1 allows any): the largest share of the stored
     products one sync may delete, and that ``rebuild=True`` may drop when it switches the alias.
+
+    ``missing_image``: a product without a photo is stored from its text (``"text"``, flagged
+    ``text_only``) or not stored (``"skip"``, listed in ``SyncReport.skipped``).
+    ``broken_image``: when a product's photo cannot be read or decoded, the product fails and
+    its stored version is kept (``"keep"``), or it is stored with the photos that could be
+    read, from its text when none could (``"text"``, listed in ``SyncReport.fallbacks``).
     """
 
     def __init__(
@@ -147,7 +173,21 @@ class Syncer:
         retry_initial_wait: float = 0.2,
         quantization: str | None = None,
         max_delete_fraction: float = 0.5,
+        missing_image: MissingImage = "text",
+        broken_image: BrokenImage = "keep",
     ) -> None:
+        if missing_image not in ("text", "skip"):
+            raise ConfigError(
+                "missing_image (QDRANT_MM_MISSING_IMAGE) must be 'text' or 'skip',"
+                f" got {missing_image!r}"
+            )
+        if broken_image not in ("keep", "text"):
+            raise ConfigError(
+                "broken_image (QDRANT_MM_BROKEN_IMAGE) must be 'keep' or 'text',"
+                f" got {broken_image!r}"
+            )
+        self.missing_image = missing_image
+        self.broken_image = broken_image
         if not (
             isinstance(max_delete_fraction, (int, float))
             and math.isfinite(max_delete_fraction)
@@ -227,7 +267,9 @@ class Syncer:
         progress.start(len(catalog.products))
         try:
             for product in catalog.products:
-                work = self._check(product, catalog, stored, model_ids, report, payload_only)
+                work = self._check(
+                    product, catalog, stored, model_ids, report, payload_only, meta.layout
+                )
                 if work is not None:
                     pending.append(work)
                 if len(pending) >= self.batch_size:
@@ -239,7 +281,7 @@ class Syncer:
             if pending:
                 self._embed_and_write(physical, meta, pending, report)
                 progress.advance(len(pending))
-            for batch in _batches(payload_only, self.batch_size):
+            for batch in _batches(payload_only, self.batch_size):  # type: ignore[assignment]
                 self._rewrite_payloads(physical, meta, batch, report)
         finally:
             progress.stop()
@@ -276,29 +318,62 @@ class Syncer:
         stored: dict[str, tuple[str, str | None, str | None]],
         model_ids: dict[str, str],
         report: SyncReport,
-        payload_only: list[tuple[Product, str, str]],
+        payload_only: list[tuple[Product, str, str, list[Photo]]],
+        layout: int,
     ) -> _Work | None:
         """Decide what a product needs: embedding (returns the work), a payload rewrite
         (queued in ``payload_only``), nothing (counted unchanged), or it failed (reported)."""
-        if not product.image:
-            report.failed.append(FailedProduct(id=product.id, reason="no image given"))
+        refs = product.image_refs()
+        photos, problems = [], []
+        for ref in refs:
+            source = resolve_image_ref(ref, catalog.base_dir)
+            try:
+                photos.append(Photo(ref, source, read_image_bytes(source, self.limits, self.http)))
+            except ImageLoadError as exc:
+                problems.append(str(exc))
+        if problems and self.broken_image == "keep":
+            report.failed.append(FailedProduct(id=product.id, reason="; ".join(problems)))
             return None
-        ref = resolve_image_ref(product.image, catalog.base_dir)
-        try:
-            data = read_image_bytes(ref, self.limits, self.http)
-        except ImageLoadError as exc:
-            report.failed.append(FailedProduct(id=product.id, reason=str(exc)))
+        if not refs and self.missing_image == "skip":
+            report.skipped.append(
+                FailedProduct(id=product.id, reason="no photo (QDRANT_MM_MISSING_IMAGE=skip)")
+            )
             return None
-        chash = content_hash(product, hashlib.sha256(data).hexdigest(), model_ids)
+        if not photos and not product_text(product):
+            reason = "no photo, and no title or description to store it from"
+            if problems:
+                reason = "; ".join(problems) + "; and no title or description to fall back to"
+            report.failed.append(FailedProduct(id=product.id, reason=reason))
+            return None
+        if len(photos) > 1 and layout != LAYOUT_PHOTOS:
+            report.failed.append(
+                FailedProduct(
+                    id=product.id,
+                    reason=f"{len(photos)} photos, but collection {self.collection!r} was created"
+                    " before photo lists and stores one photo per product: run `qdrant-mm sync"
+                    " CATALOG --rebuild` to store every photo",
+                )
+            )
+            return None
+        if problems:
+            kept = (
+                f"stored with {len(photos)} of its {len(refs)} photos"
+                if photos
+                else ("stored from its text")
+            )
+            report.fallbacks.append(
+                FailedProduct(id=product.id, reason=f"{'; '.join(problems)}: {kept}")
+            )
+        chash = content_hash(product, [p.digest for p in photos], model_ids)
         phash = payload_hash(product)
         old = stored.get(product.id)
         if old is not None and old[1] == chash:
             if old[2] == phash:
                 report.unchanged += 1
             else:
-                payload_only.append((product, chash, phash))
+                payload_only.append((product, chash, phash, photos))
             return None
-        return _Work(product, point_id(product.id), ref, data, chash, phash, old is None)
+        return _Work(product, point_id(product.id), photos, chash, phash, old is None)
 
     # --- writing ----------------------------------------------------------------------------
     def _payload(self, product: Product, chash: str, phash: str, **extra: Any) -> dict[str, Any]:
@@ -313,33 +388,77 @@ class Syncer:
     def _embed_and_write(
         self, physical: str, meta: CollectionMeta, batch: Sequence[_Work], report: SyncReport
     ) -> None:
-        decoded: list[tuple[_Work, Any]] = []
+        stored = {
+            sp.id: sp
+            for sp in self._retrieve(
+                physical, [w.pid for w in batch if not w.is_new], vector_names(meta.layout)
+            )
+        }
+        builder = RowBuilder(self.models, meta.dims, self.limits)
+        ready: list[tuple[_Work, RowsWork, list]] = []
         for w in batch:
+            old = stored.get(w.pid)
+            rw = RowsWork(
+                w.product,
+                list(w.photos),
+                old.payload if old else None,
+                old.vectors.get(FUSED) if old else None,
+            )
             try:
-                decoded.append((w, decode_image(w.image_bytes, self.limits, w.image_ref)))
+                decoded = builder.decode(rw, drop_broken=self.broken_image == "text")
             except ImageLoadError as exc:
                 report.failed.append(FailedProduct(id=w.product.id, reason=str(exc)))
-        if not decoded:
+                continue
+            if rw.dropped:
+                kept = (
+                    f"stored with {len(rw.photos)} of its {len(w.photos)} photos"
+                    if rw.photos
+                    else "stored from its text"
+                )
+                report.fallbacks.append(
+                    FailedProduct(
+                        id=w.product.id,
+                        reason=f"photo(s) {', '.join(rw.dropped)} could not be decoded: {kept}",
+                    )
+                )
+                # What is stored differs from the hash of the photos listed: the next sync
+                # tries the dropped photos again.
+                w.content_hash = content_hash(
+                    w.product, [p.digest for p in rw.photos] + ["dropped"], self.models.model_ids()
+                )
+            if rw.text_only and not product_text(w.product):
+                report.failed.append(
+                    FailedProduct(
+                        id=w.product.id,
+                        reason="no photo could be decoded, and no title or description to"
+                        " fall back to",
+                    )
+                )
+                continue
+            ready.append((w, rw, decoded))
+        if not ready:
             return
         records: list[PointRecord] = []
-        for group in self._embed_isolating_failures(decoded, report):
-            works, emb = group
-            fused = fuse_document(emb.vectors)
-            for i, w in enumerate(works):
-                # The named vectors the collection's layout has: fused alone, or also the
+        for works, rows in self._build_isolating_failures(builder, ready, report):
+            for (w, _, _), pr in zip(works, rows, strict=True):
+                # The named vectors the collection's layout has: every row (one per photo), or
+                # the first row alone (collections created before photo lists), and also the
                 # channels (collections of the first layout).
-                vectors = {FUSED: fused[i]}
-                if meta.layout == LAYOUT_CHANNELS:
-                    vectors.update({ch: emb.vectors[ch][i] for ch in CHANNELS})
-                payload = self._payload(
-                    w.product, w.content_hash, w.payload_hash, interrogator_text=emb.descriptions[i]
-                )
+                if meta.layout == LAYOUT_PHOTOS:
+                    vectors = {FUSED: pr.rows}
+                else:
+                    vectors = {FUSED: pr.rows[0]}
+                    if meta.layout == LAYOUT_CHANNELS:
+                        vectors.update(split(pr.rows[0], meta.dims))
+                payload = self._payload(w.product, w.content_hash, w.payload_hash, **pr.payload)
                 records.append(PointRecord(w.pid, vectors, payload))
+                report.photos_embedded += pr.photos_embedded
+                report.stored_from_text += bool(pr.payload[TEXT_ONLY])
         if not records:
             return
         self._mark_calibration_stale(physical)
         self._upsert(physical, records)
-        by_pid = {w.pid: w for w, _ in decoded}
+        by_pid = {w.pid: w for w, _, _ in ready}
         for r in records:
             if by_pid[r.id].is_new:
                 report.added += 1
@@ -347,54 +466,44 @@ class Syncer:
                 report.updated += 1
         report.embedded += len(records)
 
-    def _embed_isolating_failures(self, decoded, report: SyncReport):
-        """Embed a batch; if the batch fails, embed its products one by one so that only the
+    def _build_isolating_failures(self, builder: RowBuilder, ready, report: SyncReport):
+        """Rows of a batch; if the batch fails, of its products one by one, so that only the
         product that breaks a model is reported failed."""
-        works = [w for w, _ in decoded]
-        images = [img for _, img in decoded]
         try:
-            emb = self._embed(works, images)
+            rows = builder.build([rw for _, rw, _ in ready], [d for _, _, d in ready])
         except Exception:  # noqa: BLE001 - a model failure on one input must not stop the rest
-            emb = None
-        if emb is not None:
-            yield works, emb
+            rows = None
+        if rows is not None:
+            yield ready, rows
             return
-        for w, img in decoded:
+        for item in ready:
             try:
-                yield [w], self._embed([w], [img])
+                yield [item], builder.build([item[1]], [item[2]])
             except Exception as exc:  # noqa: BLE001
                 report.failed.append(
                     FailedProduct(
-                        id=w.product.id, reason=f"embedding failed: {type(exc).__name__}: {exc}"
+                        id=item[0].product.id,
+                        reason=f"embedding failed: {type(exc).__name__}: {exc}",
                     )
                 )
-
-    def _embed(self, works: Sequence[_Work], images):
-        emb = self.models.embed_products(
-            images,
-            titles=[w.product.title for w in works],
-            descriptions=[w.product.description for w in works],
-        )
-        for ch in CHANNELS:
-            v = emb.vectors[ch]
-            if v.shape[0] != len(works) or not np.isfinite(v).all():
-                raise ValueError(f"{ch} encoder returned bad vectors (shape {v.shape})")
-        return emb
 
     def _rewrite_payloads(
         self,
         physical: str,
         meta: CollectionMeta,
-        batch: Sequence[tuple[Product, str, str]],
+        batch: Sequence[tuple[Product, str, str, list[Photo]]],
         report: SyncReport,
     ) -> None:
-        """Payload-only change: rewrite the point with its stored vectors (no model call)."""
-        by_pid = {point_id(p.id): (p, c, h) for p, c, h in batch}
+        """Payload-only change: rewrite the point with its stored vectors (no model call). The
+        photos are the same bytes in the same order; their references are the catalog's now."""
+        by_pid = {point_id(p.id): (p, c, h, photos) for p, c, h, photos in batch}
         stored = self._retrieve(physical, list(by_pid), vector_names(meta.layout))
         records = []
         for sp in stored:
-            product, chash, phash = by_pid[sp.id]
-            extra = {"interrogator_text": sp.payload.get("interrogator_text")}
+            product, chash, phash, photos = by_pid[sp.id]
+            extra = {k: sp.payload[k] for k in ROW_FIELDS if k in sp.payload}
+            if "image_refs" in extra and len(extra["image_refs"]) == len(photos):
+                extra["image_refs"] = [p.ref for p in photos]
             records.append(
                 PointRecord(sp.id, sp.vectors, self._payload(product, chash, phash, **extra))
             )
@@ -465,10 +574,12 @@ class Syncer:
             return
         before = meta.model_dump()
         meta.points = self.backend.count(physical)
+        meta.text_only = self.backend.count(physical, _text_only_filter())
         if calibrate and (meta.calibration is None or meta.calibration_stale):
             # None when fewer than 2 stored products have a title: then there are no
             # statistics of what is stored, rather than those of an earlier catalog.
-            meta.calibration = compute_calibration(self.backend, physical, self.models, meta.dims)
+            stats = compute_statistics(self.backend, physical, self.models, meta.dims)
+            meta.calibration, meta.source_stats = stats.calibration, stats.source_stats
             meta.calibration_stale = False
             report.calibrated = meta.calibration is not None
         if meta.model_dump() != before:
@@ -490,6 +601,14 @@ class Syncer:
             " removed so that no orphan is left. Run the sync again: it continues in"
             f" {live!r}"
         )
+
+
+def _text_only_filter() -> Any:
+    from qdrant_client import models
+
+    return models.Filter(
+        must=[models.FieldCondition(key=TEXT_ONLY, match=models.MatchValue(value=True))]
+    )
 
 
 def _batches(items: Sequence, size: int) -> Iterable[Sequence]:

@@ -21,7 +21,7 @@ def test_sync_search_resync_via_cli(cli, shop):
     hits = json.loads(res.output)
     assert len(hits) == 4
     for h in hits:
-        assert set(h) == {"id", "score", "scores", "payload"}
+        assert set(h) == {"id", "score", "scores", "payload", "matched_image", "text_only"}
         fused = (
             0.5 * h["scores"]["blip"]
             + 0.3 * h["scores"]["clip"]

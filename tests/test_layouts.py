@@ -1,6 +1,7 @@
-"""Collection layouts: new collections store ``fused`` alone (one graph); collections of the
-first layout (four named vectors, created before the layout was recorded) keep being synced and
-searched with what they have, and ``sync --rebuild`` moves them to the current layout."""
+"""Collection layouts: new collections store ``fused`` alone (one graph), one row per photo;
+collections of the earlier layouts (four named vectors, created before the layout was recorded;
+``fused`` as one plain vector, created before photo lists) keep being synced and searched with
+what they have, and ``sync --rebuild`` moves them to the current layout."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from qdrant_mm.schema import (
     LAYOUT,
     LAYOUT_CHANNELS,
     LAYOUT_FUSED,
+    LAYOUT_PHOTOS,
+    TEXT_ONLY,
     collection_spec,
     meta_key,
     vector_names,
@@ -29,10 +32,13 @@ from tests.helpers import product_rows, write_catalog
 def test_the_current_layout_is_one_fused_graph_without_payload_links():
     dims = {"blip": 4, "clip": 6, "interrogator": 6}
     spec = collection_spec(dims, "int8")
-    assert LAYOUT == LAYOUT_FUSED
+    assert LAYOUT == LAYOUT_PHOTOS
     assert [v.name for v in spec.vectors] == [FUSED]
     (fused,) = spec.vectors
     assert fused.dim == 16 and fused.distance == "dot" and fused.quantization == "int8"
+    assert fused.multivector and spec.payload_indexes[TEXT_ONLY] == "bool"
+    (single,) = collection_spec(dims, "int8", layout=LAYOUT_FUSED).vectors
+    assert not single.multivector
     assert fused.hnsw is not None and fused.hnsw.payload_m == 0
     assert spec.payload_graph == frozenset() and "category" in spec.payload_indexes
     old = collection_spec(dims, "int8", layout=LAYOUT_CHANNELS)
@@ -56,7 +62,7 @@ def _exact(store, name, bundle, q, w: Weights):
     dims = bundle.dims()
     ids = [pid for pid, _ in store.scroll_payload(name, ("product_id",))]
     stored = store.retrieve(name, ids, (FUSED,))
-    fused = np.stack([sp.vectors[FUSED] for sp in stored])
+    fused = np.stack([np.atleast_2d(sp.vectors[FUSED])[0] for sp in stored])  # one photo each
     per, start = {}, 0
     for ch in CHANNELS:
         per[ch] = fused[:, start : start + dims[ch]] @ q[ch]
@@ -75,10 +81,10 @@ def _query(bundle, seed):
     return out
 
 
-@pytest.mark.parametrize("layout", [LAYOUT_FUSED, LAYOUT_CHANNELS])
+@pytest.mark.parametrize("layout", [LAYOUT_PHOTOS, LAYOUT_FUSED, LAYOUT_CHANNELS])
 def test_sync_and_search_use_what_the_collection_has(tmp_path, backend, collection_name, layout):  # noqa: F811
     bundle = fake_bundle()
-    if layout == LAYOUT_CHANNELS:  # a collection made before the current layout
+    if layout != LAYOUT:  # a collection made before the current layout
         physical = new_physical_name(collection_name)
         create_physical(backend, physical, bundle.model_ids(), bundle.dims(), layout=layout)
         backend.switch_alias(collection_name, physical)
@@ -86,7 +92,7 @@ def test_sync_and_search_use_what_the_collection_has(tmp_path, backend, collecti
     physical = backend.resolve(collection_name)
     assert read_collection_meta(backend, physical).layout == layout
     names = vector_names(layout)
-    assert names == ((FUSED,) if layout == LAYOUT_FUSED else (*CHANNELS, FUSED))
+    assert names == ((FUSED,) if layout != LAYOUT_CHANNELS else (*CHANNELS, FUSED))
     (point,) = backend.retrieve(physical, [point_id("p3")], names)
     assert set(point.vectors) == set(names)
 
@@ -124,7 +130,7 @@ def test_rebuild_moves_a_first_layout_collection_to_the_current_one(
     Syncer(backend, bundle, collection_name).sync(catalog, rebuild=True)
     rebuilt = backend.resolve(collection_name)
     assert rebuilt != physical
-    assert read_collection_meta(backend, rebuilt).layout == LAYOUT_FUSED
+    assert read_collection_meta(backend, rebuilt).layout == LAYOUT_PHOTOS
     hits = Searcher(backend, bundle, collection_name).search("product 2", limit=6).hits
     assert len(hits) == 6
 
@@ -178,10 +184,13 @@ def test_server_backend_sends_the_graph_settings_and_acorn():
         full_scan_threshold=FUSED_HNSW.full_scan_threshold_kb,
     )
     schemas = dict(calls["index"])
-    assert set(schemas) == {"category", "brand", "price", "product_id"}
+    assert set(schemas) == {"category", "brand", "price", "product_id", TEXT_ONLY}
+    assert vectors[FUSED].multivector_config == models.MultiVectorConfig(
+        comparator=models.MultiVectorComparator.MAX_SIM
+    )
     assert all(s.enable_hnsw is False for s in schemas.values())
     assert schemas["price"].type == models.FloatIndexType.FLOAT
-    vec = np.ones(sum(bundle.dims().values()), dtype=np.float32)
+    vec = np.ones((1, sum(bundle.dims().values())), dtype=np.float32)
     shoes = models.Filter(
         must=[models.FieldCondition(key="category", match=models.MatchValue(value="shoes"))]
     )

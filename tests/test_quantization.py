@@ -98,7 +98,8 @@ def stored_vectors(backend, physical):  # noqa: F811
     points = backend.retrieve(physical, ids, (FUSED,))
     names = [p.payload["product_id"] for p in points]
     dims = read_collection_meta(backend, physical).dims
-    return names, split(np.stack([p.vectors[FUSED] for p in points]), dims)
+    rows = [np.atleast_2d(p.vectors[FUSED])[0] for p in points]  # one photo per product
+    return names, split(np.stack(rows), dims)
 
 
 def exact_scores(vectors, q, w: Weights) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -43,11 +43,13 @@ def test_sync_stores_every_product_with_its_fused_vector_and_payload(
         row = next(r for r in rows if r["id"] == sp.payload["product_id"])
         for k in ("title", "category", "brand", "price", "colour"):
             assert sp.payload[k] == row[k]
-        # fused = concat of the channels' unit vectors (the current layout stores nothing else)
-        assert sp.vectors[FUSED].shape == (sum(dims.values()),)
-        for ch, block in split(sp.vectors[FUSED], dims).items():
+        # fused = concat of the channels' unit vectors, one row per photo (the current layout
+        # stores nothing else)
+        assert sp.vectors[FUSED].shape == (1, sum(dims.values()))
+        for ch, block in split(sp.vectors[FUSED][0], dims).items():
             assert np.linalg.norm(block) == pytest.approx(1.0, abs=1e-5), ch
-        assert row["title"] in sp.payload["interrogator_text"]
+        assert row["title"] in sp.payload["interrogator_text"][0]
+        assert sp.payload["image_refs"] == [row["image"]] and sp.payload["text_only"] is False
 
 
 def test_resync_same_catalog_makes_zero_model_calls(tmp_path, backend, collection_name):  # noqa: F811
@@ -66,13 +68,23 @@ def test_changed_title_reembeds_exactly_one_product(tmp_path, backend, collectio
     cat = write_catalog(tmp_path, rows)
     bundle = fake_bundle()
     Syncer(backend, bundle, collection_name).sync(cat)
+    before = backend.retrieve(collection_name, [point_id("p3")], (FUSED,))[0].vectors[FUSED]
     rows[3]["title"] = "a brand new title"
     write_catalog(tmp_path, rows)
-    seen = bundle.blip.images_seen
+    seen, described = bundle.blip.images_seen, bundle.describer.calls
     report = Syncer(backend, bundle, collection_name).sync(cat)
-    assert bundle.blip.images_seen - seen == 1
+    # The photo is unchanged: no photo model runs; its interrogator text (which holds the
+    # title) is embedded again.
+    assert bundle.blip.images_seen - seen == 0 and bundle.describer.calls == described
     assert (report.added, report.updated, report.unchanged, report.embedded) == (0, 1, 7, 1)
-    assert stored_products(backend, collection_name)["p3"]["title"] == "a brand new title"
+    assert report.photos_embedded == 0
+    stored = backend.retrieve(collection_name, [point_id("p3")], (FUSED,))[0]
+    assert stored.payload["title"] == "a brand new title"
+    assert "a brand new title" in stored.payload["interrogator_text"][0]
+    old, new = split(before, bundle.dims()), split(stored.vectors[FUSED], bundle.dims())
+    np.testing.assert_allclose(new["blip"], old["blip"])
+    np.testing.assert_allclose(new["clip"], old["clip"])
+    assert not np.allclose(new["interrogator"], old["interrogator"])
 
 
 def test_payload_only_change_rewrites_payload_without_models(tmp_path, backend, collection_name):  # noqa: F811
@@ -300,17 +312,19 @@ def test_sync_stores_calibration_statistics(tmp_path, backend, collection_name):
     assert report.calibrated
     meta = read_collection_meta(backend, backend.resolve(collection_name))
     assert set(meta.calibration) == set(CHANNELS)
-    # Expected: each title, embedded as a text query, against every stored document vector
-    # of the same channel (the interrogator shares CLIP's text tower here).
+    # Expected: each title, embedded as a text query, against every other product's stored
+    # document vector of the same channel (the interrogator shares CLIP's text tower here).
     bundle = fake_bundle()
     rows = product_rows(10)
     titles = [r["title"] for r in rows]
     stored = backend.retrieve(collection_name, [point_id(r["id"]) for r in rows], (FUSED,))
-    docs = split(np.stack([sp.vectors[FUSED] for sp in stored]), bundle.dims())
+    by_id = {sp.payload["product_id"]: sp for sp in stored}
+    docs = split(np.stack([by_id[r["id"]].vectors[FUSED][0] for r in rows]), bundle.dims())
     queries = {"blip": bundle.blip.encode_texts(titles), "clip": bundle.clip.encode_texts(titles)}
     queries["interrogator"] = queries["clip"]
+    others = ~np.eye(len(rows), dtype=bool)
     for ch in CHANNELS:
-        scores = queries[ch] @ docs[ch].T
+        scores = (queries[ch] @ docs[ch].T)[others]
         assert meta.calibration[ch].mean == pytest.approx(float(scores.mean()), abs=1e-5)
         assert meta.calibration[ch].std == pytest.approx(float(scores.std()), abs=1e-5)
 

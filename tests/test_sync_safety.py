@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from qdrant_client import models
 
-from qdrant_mm.calibration import compute_calibration
+from qdrant_mm.calibration import compute_statistics
 from qdrant_mm.collection import (
     create_physical,
     new_physical_name,
@@ -418,7 +418,7 @@ def test_first_sync_whose_alias_was_taken_meanwhile_leaves_no_orphan(
 def assert_calibration_is_of_what_is_stored(backend, name, bundle):  # noqa: F811
     physical = backend.resolve(name)
     meta = read_collection_meta(backend, physical)
-    fresh = compute_calibration(backend, physical, bundle, meta.dims)
+    fresh = compute_statistics(backend, physical, bundle, meta.dims).calibration
     assert not meta.calibration_stale
     for ch in CHANNELS:
         assert meta.calibration[ch].mean == pytest.approx(fresh[ch].mean, abs=1e-6)

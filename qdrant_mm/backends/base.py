@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # filters are qdrant_client.models.Filter; the models load on
     from qdrant_client import models
 
 Distance = Literal["cosine", "dot"]
-PayloadIndexType = Literal["keyword", "float", "integer"]
+PayloadIndexType = Literal["keyword", "float", "integer", "bool"]
 Quantization = Literal["int8"]
 QUANTIZATIONS: tuple[str, ...] = ("int8",)
 #: Scalar quantization parameters every backend uses for ``quantization="int8"``: values are
@@ -82,13 +82,16 @@ class VectorSpec:
     """A named vector. ``quantization="int8"`` stores a scalar-quantized int8 copy beside the
     float32 vector (quantile :data:`INT8_QUANTILE`, in RAM); HNSW searches then score with it
     and, when the query asks for it (:class:`QuantizationSearch`), rescore with the originals.
-    ``hnsw``: how its graph is built (None: the engine's defaults)."""
+    ``hnsw``: how its graph is built (None: the engine's defaults). ``multivector``: each point
+    holds a list of vectors (rows) and a query vector scores the best row (Qdrant's ``MAX_SIM``
+    comparator): vectors written are ``(rows, dim)`` arrays, vectors read back too."""
 
     name: str
     dim: int
     distance: Distance
     quantization: Quantization | None = None
     hnsw: HnswSpec | None = None
+    multivector: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ class BuildWatch:
 
 @dataclass
 class PointRecord:
-    """A point to write: Qdrant point id (UUID string), named vectors, payload."""
+    """A point to write: Qdrant point id (UUID string), named vectors (``(dim,)`` arrays, or
+    ``(rows, dim)`` for a multivector), payload."""
 
     id: str
     vectors: dict[str, np.ndarray]

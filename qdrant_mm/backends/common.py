@@ -33,14 +33,19 @@ def point_id(
     raise error(f"{what} {pid!r} is not a UUID or an unsigned integer")
 
 
-def float_list(vec: Any) -> list[float]:
-    """A vector as the flat list of float32 values the engines take."""
-    return np.asarray(vec, dtype=np.float32).reshape(-1).tolist()
+def float_list(vec: Any) -> list[float] | list[list[float]]:
+    """A vector as the list of float32 values the engines take: flat, or one list per row for
+    a multivector (a 2-d array)."""
+    arr = np.asarray(vec, dtype=np.float32)
+    return arr.tolist() if arr.ndim == 2 else arr.reshape(-1).tolist()
 
 
-def query_vector(vec: Any) -> list[float]:
-    """A query vector as a float list; empty, NaN or infinite vectors raise QueryError."""
-    arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+def query_vector(vec: Any) -> list[float] | list[list[float]]:
+    """A query vector as a float list (a ``(1, dim)`` array: one row, the form a query on a
+    multivector takes); empty, NaN or infinite vectors raise QueryError."""
+    arr = np.asarray(vec, dtype=np.float32)
+    if arr.ndim != 2:
+        arr = arr.reshape(-1)
     if arr.size == 0:
         raise QueryError("query vector is empty")
     if not np.all(np.isfinite(arr)):

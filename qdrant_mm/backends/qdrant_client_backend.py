@@ -63,6 +63,7 @@ _INDEX = {
     "keyword": models.PayloadSchemaType.KEYWORD,
     "float": models.PayloadSchemaType.FLOAT,
     "integer": models.PayloadSchemaType.INTEGER,
+    "bool": models.PayloadSchemaType.BOOL,
 }
 
 
@@ -89,6 +90,9 @@ def _vector_params(v: VectorSpec) -> models.VectorParams:
         distance=_DISTANCE[v.distance],
         quantization_config=quantization,
         hnsw_config=_hnsw_diff(v),
+        multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+        if v.multivector
+        else None,
     )
 
 
@@ -116,6 +120,8 @@ def _index_schema(spec: CollectionSpec, field: str, kind: str) -> Any:
         return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, enable_hnsw=enable)
     if kind == "float":
         return models.FloatIndexParams(type=models.FloatIndexType.FLOAT, enable_hnsw=enable)
+    if kind == "bool":
+        return models.BoolIndexParams(type=models.BoolIndexType.BOOL, enable_hnsw=enable)
     return models.IntegerIndexParams(
         type=models.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=enable
     )

@@ -28,6 +28,18 @@ class ProductEmbeddings:
 
 
 @dataclass
+class PhotoEmbeddings:
+    """What the photo models give for a batch of photos: BLIP and CLIP image vectors
+    (``(n, dim)``) and the interrogator's generated description of each photo. The
+    interrogator vector also depends on the product's text, so it is made apart
+    (:meth:`ModelBundle.embed_documents`) and a text edit re-runs no photo model."""
+
+    blip: np.ndarray
+    clip: np.ndarray
+    generated: list[str]
+
+
+@dataclass
 class ModelBundle:
     """BLIP, CLIP, the interrogator's describer and the text encoder of its descriptions.
 
@@ -82,18 +94,48 @@ class ModelBundle:
         n = len(images)
         titles = list(titles) if titles is not None else [None] * n
         descriptions = list(descriptions) if descriptions is not None else [None] * n
-        blip = self.blip.encode_images(images)
-        clip = self.clip.encode_images(images)
-        generated = self.describer.describe(images, clip_features=clip)
+        photos = self._embed_photos(images)
         documents = [
             interrogator_document(t, g, d)
-            for t, g, d in zip(titles, generated, descriptions, strict=True)
+            for t, g, d in zip(titles, photos.generated, descriptions, strict=True)
         ]
         interrogator = self.interrogator_text.encode_texts(documents)
         return ProductEmbeddings(
-            vectors={"blip": blip, "clip": clip, "interrogator": interrogator},
+            vectors={"blip": photos.blip, "clip": photos.clip, "interrogator": interrogator},
             descriptions=documents,
         )
+
+    def embed_photos(self, images: Sequence[Image.Image]) -> PhotoEmbeddings:
+        """BLIP and CLIP image vectors and the generated description of decoded photos."""
+        with self.lock:
+            return self._embed_photos(list(images))
+
+    def _embed_photos(self, images: list[Image.Image]) -> PhotoEmbeddings:
+        blip = self.blip.encode_images(images)
+        clip = self.clip.encode_images(images)
+        generated = self.describer.describe(images, clip_features=clip)
+        return PhotoEmbeddings(blip=blip, clip=clip, generated=list(generated))
+
+    def embed_documents(self, documents: Sequence[str]) -> np.ndarray:
+        """``(n, dim)`` interrogator-channel vectors of documents (see
+        :func:`interrogator_document`)."""
+        with self.lock:
+            return self.interrogator_text.encode_texts(list(documents))
+
+    def embed_text_products(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors of products without a photo, from their text alone (title and description):
+        BLIP's and CLIP's text towers stand in for their image towers, and the interrogator
+        channel embeds the text itself. One ``(n, dim)`` array per channel."""
+        with self.lock:
+            texts = list(texts)
+            blip = self.blip.encode_texts(texts)
+            clip = self.clip.encode_texts(texts)
+            interrogator = (
+                clip
+                if self.interrogator_in_clip_space
+                else self.interrogator_text.encode_texts(texts)
+            )
+            return {"blip": blip, "clip": clip, "interrogator": interrogator}
 
     def encode_query_text(self, text: str, channels: Sequence[str]) -> dict[str, np.ndarray]:
         """Embed a text query for the given channels only (a zero-weight channel costs nothing)."""

@@ -84,6 +84,9 @@ def edge_config(
         vectors[v.name] = qe.EdgeVectorParams(
             size=int(v.dim),
             distance=distances[v.distance],
+            multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
+            if v.multivector
+            else None,
             quantization_config=quantization,
             hnsw_config=hnsw_config(qe, v, full_scan_threshold_kb),
         )
@@ -122,6 +125,7 @@ def payload_schemas(qe: Any, spec: CollectionSpec) -> dict[str, Any]:
         "keyword": (qe.PayloadSchemaType.Keyword, qe.KeywordIndexParams),
         "float": (qe.PayloadSchemaType.Float, qe.FloatIndexParams),
         "integer": (qe.PayloadSchemaType.Integer, qe.IntegerIndexParams),
+        "bool": (qe.PayloadSchemaType.Bool, qe.BoolIndexParams),
     }
     out = {}
     for field_name, kind in spec.payload_indexes.items():
