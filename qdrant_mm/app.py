@@ -70,6 +70,8 @@ class QdrantMM:
                 if max_delete_fraction is None
                 else max_delete_fraction
             ),
+            missing_image=self.settings.missing_image,
+            broken_image=self.settings.broken_image,
         )
 
     def searcher(self, collection: str | None = None) -> Searcher:

@@ -23,7 +23,7 @@ import numpy as np
 from qdrant_mm.backends.base import Backend
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.fusion import split
-from qdrant_mm.schema import FUSED, TEXT_ONLY, ChannelStats, SourceStats
+from qdrant_mm.schema import FROM_TEXT, FUSED, VECTORS_FROM, ChannelStats, SourceStats
 from qdrant_mm.weights import CHANNELS
 
 MIN_STD = 1e-6
@@ -42,8 +42,8 @@ def compute_statistics(
     calibration when fewer than 2 have one, no source statistics unless at least 2 products
     stored from photos and 1 stored from its text have one."""
     picked: dict[bool, list[tuple[str, str]]] = {False: [], True: []}
-    for pid, pl in backend.scroll_payload(physical, ["title", TEXT_ONLY]):
-        kind = bool(pl.get(TEXT_ONLY))
+    for pid, pl in backend.scroll_payload(physical, ["title", VECTORS_FROM]):
+        kind = pl.get(VECTORS_FROM) == FROM_TEXT
         if pl.get("title") and len(picked[kind]) < sample:
             picked[kind].append((pid, str(pl["title"])))
         if all(len(v) >= sample for v in picked.values()):

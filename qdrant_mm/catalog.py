@@ -38,7 +38,7 @@ RESERVED_FIELDS = frozenset(
         "image_refs",
         "image_hashes",
         "image_descriptions",
-        "text_only",
+        "vectors_from",
     }
 )
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qdrant_mm.fusion import split
-from qdrant_mm.schema import LAYOUT_PHOTOS, TEXT_ONLY, CollectionMeta
+from qdrant_mm.schema import FROM_TEXT, LAYOUT_PHOTOS, VECTORS_FROM, CollectionMeta
 from qdrant_mm.weights import CHANNELS
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def source_filter(flt: models.Filter | None, text_only: bool) -> Any:
     others."""
     from qdrant_client import models  # imported on use: most searches never need it
 
-    is_text = models.FieldCondition(key=TEXT_ONLY, match=models.MatchValue(value=True))
+    is_text = models.FieldCondition(key=VECTORS_FROM, match=models.MatchValue(value=FROM_TEXT))
     must = [flt] if flt is not None else []
     if text_only:
         return models.Filter(must=[*must, is_text])

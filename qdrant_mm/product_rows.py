@@ -28,12 +28,19 @@ from qdrant_mm.encoders.bundle import ModelBundle, interrogator_document
 from qdrant_mm.errors import ImageLoadError
 from qdrant_mm.fusion import fuse_document, split
 from qdrant_mm.images import ImageLimits, decode_image
-from qdrant_mm.schema import TEXT_ONLY
+from qdrant_mm.schema import FROM_PHOTOS, FROM_TEXT, VECTORS_FROM
 
 #: Payload fields describing the stored rows, one entry per row (in row order):
 #: the photo's catalog reference, its SHA-256, its generated description and the text its
-#: interrogator block embeds. ``text_only`` is True for a product stored from its text.
-ROW_FIELDS = ("image_refs", "image_hashes", "image_descriptions", "interrogator_text", TEXT_ONLY)
+#: interrogator block embeds; and ``vectors_from``: ``"photos"``, or ``"text"`` for a product
+#: stored from its text.
+ROW_FIELDS = (
+    "image_refs",
+    "image_hashes",
+    "image_descriptions",
+    "interrogator_text",
+    VECTORS_FROM,
+)
 
 
 @dataclass
@@ -199,7 +206,7 @@ def _row_payload(refs, digests, generated, documents, *, text_only: bool) -> dic
         "image_hashes": digests,
         "image_descriptions": generated,
         "interrogator_text": documents,
-        TEXT_ONLY: text_only,
+        VECTORS_FROM: FROM_TEXT if text_only else FROM_PHOTOS,
     }
 
 
@@ -210,7 +217,7 @@ def _stored_by_digest(
     stored for ``work`` that can be reused (those whose photo, description and row are known;
     rows stored before photo lists existed carry no hashes and are made again)."""
     pl, rows = work.stored_payload, work.stored_rows
-    if pl is None or rows is None or pl.get(TEXT_ONLY):
+    if pl is None or rows is None or pl.get(VECTORS_FROM) == FROM_TEXT:
         return {}
     digests = pl.get("image_hashes")
     generated = pl.get("image_descriptions")

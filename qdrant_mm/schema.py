@@ -67,9 +67,11 @@ PAYLOAD_INDEXES = {
     "price": "float",
     "product_id": "keyword",
 }
-#: Set on products stored from their text (no photo): the search ranks them apart, on their
-#: own calibrated scale, and merges (``docs/search.md``).
-TEXT_ONLY = "text_only"
+#: Payload field saying what a product's vectors come from: ``"photos"``, or ``"text"`` for a
+#: product stored from its title and description (no photo). The search ranks the two kinds
+#: apart, text-only products on the photo products' scale, and merges (``docs/search.md``).
+VECTORS_FROM = "vectors_from"
+FROM_PHOTOS, FROM_TEXT = "photos", "text"
 
 
 def normalize_quantization(value: str | None) -> Quantization | None:
@@ -108,7 +110,7 @@ def collection_spec(
     )
     indexes: dict[str, Any] = dict(PAYLOAD_INDEXES)
     if layout == LAYOUT_PHOTOS:
-        indexes[TEXT_ONLY] = "bool"
+        indexes[VECTORS_FROM] = "keyword"
     return CollectionSpec(vectors=(fused,), payload_indexes=indexes, payload_graph=frozenset())
 
 

@@ -46,10 +46,11 @@ from qdrant_mm.image_modes import to_model_rgb
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes
 from qdrant_mm.profiles import DEFAULT_PROFILE, ProfileStore
 from qdrant_mm.schema import (
+    FROM_TEXT,
     FUSED,
     LAYOUT_CHANNELS,
     LAYOUT_PHOTOS,
-    TEXT_ONLY,
+    VECTORS_FROM,
     ChannelStats,
     CollectionMeta,
     QueryKind,
@@ -425,7 +426,7 @@ def _hit(
         row, scores = matched_row(raw.vectors[FUSED], vector, query, meta.dims)
         refs = payload.get("image_refs")
         matched = refs[row] if isinstance(refs, list) and row < len(refs) else None
-    text_only = bool(payload.get(TEXT_ONLY))
+    text_only = payload.get(VECTORS_FROM) == FROM_TEXT
     if text_only:
         matched = None
         if rescale is not None:

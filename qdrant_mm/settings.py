@@ -88,6 +88,19 @@ class Settings(BaseSettings):
         " switch to a collection holding that much less than the one it replaces",
     )
 
+    missing_image: Literal["text", "skip"] = Field(
+        "text",
+        description="A product without a photo: text = stored from its title and description"
+        " (BLIP's and CLIP's text towers stand in for the image towers; hits say text_only);"
+        " skip = not stored (the sync report lists it)",
+    )
+    broken_image: Literal["keep", "text"] = Field(
+        "keep",
+        description="A product whose photo cannot be read or decoded: keep = the product fails"
+        " and its stored version stays as it is; text = stored with the photos that could be"
+        " read, from its text when none could (the sync report lists it)",
+    )
+
     # --- search ------------------------------------------------------------------------------
     weights: str = Field(defaults.WEIGHTS, description="Default α,β,γ for blip,clip,interrogator")
     search_plan: Literal["fused", "union"] = Field(

@@ -56,10 +56,11 @@ from qdrant_mm.product_rows import (
 from qdrant_mm.rebuild import Rebuild
 from qdrant_mm.retry import retrying
 from qdrant_mm.schema import (
+    FROM_TEXT,
     FUSED,
     LAYOUT_CHANNELS,
     LAYOUT_PHOTOS,
-    TEXT_ONLY,
+    VECTORS_FROM,
     CollectionMeta,
     meta_key,
     normalize_quantization,
@@ -453,7 +454,7 @@ class Syncer:
                 payload = self._payload(w.product, w.content_hash, w.payload_hash, **pr.payload)
                 records.append(PointRecord(w.pid, vectors, payload))
                 report.photos_embedded += pr.photos_embedded
-                report.stored_from_text += bool(pr.payload[TEXT_ONLY])
+                report.stored_from_text += pr.payload[VECTORS_FROM] == FROM_TEXT
         if not records:
             return
         self._mark_calibration_stale(physical)
@@ -607,7 +608,7 @@ def _text_only_filter() -> Any:
     from qdrant_client import models
 
     return models.Filter(
-        must=[models.FieldCondition(key=TEXT_ONLY, match=models.MatchValue(value=True))]
+        must=[models.FieldCondition(key=VECTORS_FROM, match=models.MatchValue(value=FROM_TEXT))]
     )
 
 

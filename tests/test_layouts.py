@@ -16,7 +16,7 @@ from qdrant_mm.schema import (
     LAYOUT_CHANNELS,
     LAYOUT_FUSED,
     LAYOUT_PHOTOS,
-    TEXT_ONLY,
+    VECTORS_FROM,
     collection_spec,
     meta_key,
     vector_names,
@@ -36,7 +36,7 @@ def test_the_current_layout_is_one_fused_graph_without_payload_links():
     assert [v.name for v in spec.vectors] == [FUSED]
     (fused,) = spec.vectors
     assert fused.dim == 16 and fused.distance == "dot" and fused.quantization == "int8"
-    assert fused.multivector and spec.payload_indexes[TEXT_ONLY] == "bool"
+    assert fused.multivector and spec.payload_indexes[VECTORS_FROM] == "keyword"
     (single,) = collection_spec(dims, "int8", layout=LAYOUT_FUSED).vectors
     assert not single.multivector
     assert fused.hnsw is not None and fused.hnsw.payload_m == 0
@@ -184,7 +184,7 @@ def test_server_backend_sends_the_graph_settings_and_acorn():
         full_scan_threshold=FUSED_HNSW.full_scan_threshold_kb,
     )
     schemas = dict(calls["index"])
-    assert set(schemas) == {"category", "brand", "price", "product_id", TEXT_ONLY}
+    assert set(schemas) == {"category", "brand", "price", "product_id", VECTORS_FROM}
     assert vectors[FUSED].multivector_config == models.MultiVectorConfig(
         comparator=models.MultiVectorComparator.MAX_SIM
     )

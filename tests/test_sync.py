@@ -49,7 +49,7 @@ def test_sync_stores_every_product_with_its_fused_vector_and_payload(
         for ch, block in split(sp.vectors[FUSED][0], dims).items():
             assert np.linalg.norm(block) == pytest.approx(1.0, abs=1e-5), ch
         assert row["title"] in sp.payload["interrogator_text"][0]
-        assert sp.payload["image_refs"] == [row["image"]] and sp.payload["text_only"] is False
+        assert sp.payload["image_refs"] == [row["image"]] and sp.payload["vectors_from"] == "photos"
 
 
 def test_resync_same_catalog_makes_zero_model_calls(tmp_path, backend, collection_name):  # noqa: F811

@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # filters are qdrant_client.models.Filter; the models load on
     from qdrant_client import models
 
 Distance = Literal["cosine", "dot"]
-PayloadIndexType = Literal["keyword", "float", "integer", "bool"]
+PayloadIndexType = Literal["keyword", "float", "integer"]
 Quantization = Literal["int8"]
 QUANTIZATIONS: tuple[str, ...] = ("int8",)
 #: Scalar quantization parameters every backend uses for ``quantization="int8"``: values are

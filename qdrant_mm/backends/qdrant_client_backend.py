@@ -63,7 +63,6 @@ _INDEX = {
     "keyword": models.PayloadSchemaType.KEYWORD,
     "float": models.PayloadSchemaType.FLOAT,
     "integer": models.PayloadSchemaType.INTEGER,
-    "bool": models.PayloadSchemaType.BOOL,
 }
 
 
@@ -120,8 +119,6 @@ def _index_schema(spec: CollectionSpec, field: str, kind: str) -> Any:
         return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, enable_hnsw=enable)
     if kind == "float":
         return models.FloatIndexParams(type=models.FloatIndexType.FLOAT, enable_hnsw=enable)
-    if kind == "bool":
-        return models.BoolIndexParams(type=models.BoolIndexType.BOOL, enable_hnsw=enable)
     return models.IntegerIndexParams(
         type=models.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=enable
     )

@@ -78,6 +78,11 @@ def sync(
         for key in ("added", "updated", "unchanged", "deleted"):
             summary.add_row(key, str(getattr(report, key)))
         summary.add_row("failed", str(len(report.failed)))
+        summary.add_row("photos embedded", str(report.photos_embedded))
+        if report.stored_from_text:
+            summary.add_row("stored from text", str(report.stored_from_text))
+        if report.skipped:
+            summary.add_row("skipped (no photo)", str(len(report.skipped)))
         summary.add_row("seconds", f"{report.seconds:.2f} (index build {report.index_seconds:.2f})")
         out.print(summary)
         for note in report.notes:
@@ -92,6 +97,11 @@ def sync(
             )
         if report.quantization_note:
             out.print(f"[yellow]quantization:[/] {escape(report.quantization_note)}")
+        for f in report.fallbacks:
+            out.print(
+                f"[yellow]photo fallback[/] {escape(f.id or '-')}: {escape(f.reason)}",
+                highlight=False,
+            )
         for f in report.failed:
             out.print(
                 f"[red]failed[/] {escape(f.id if f.id is not None else '-')}: {escape(f.reason)}",

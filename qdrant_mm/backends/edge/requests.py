@@ -125,7 +125,6 @@ def payload_schemas(qe: Any, spec: CollectionSpec) -> dict[str, Any]:
         "keyword": (qe.PayloadSchemaType.Keyword, qe.KeywordIndexParams),
         "float": (qe.PayloadSchemaType.Float, qe.FloatIndexParams),
         "integer": (qe.PayloadSchemaType.Integer, qe.IntegerIndexParams),
-        "bool": (qe.PayloadSchemaType.Bool, qe.BoolIndexParams),
     }
     out = {}
     for field_name, kind in spec.payload_indexes.items():

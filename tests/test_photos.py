@@ -1,0 +1,336 @@
+"""Products with several photos, and products without one, on every backend.
+
+A product's score is the maximum over its photos of the weighted score (checked against brute
+force over the stored rows), hits name the photo that scored, photos are embedded once each
+(adding one embeds one; reordering embeds none), and products without a photo are stored from
+their text, flagged, and ranked on the photo products' scale.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+
+from qdrant_mm.catalog import MAX_IMAGES, point_id, read_catalog
+from qdrant_mm.collection import create_physical, new_physical_name, read_collection_meta
+from qdrant_mm.fusion import split
+from qdrant_mm.schema import FUSED, LAYOUT_FUSED, ChannelStats, SourceStats, meta_key
+from qdrant_mm.search import Searcher
+from qdrant_mm.sync import Syncer
+from qdrant_mm.weights import CHANNELS, Weights
+from tests.backends import backend, collection_name  # noqa: F401
+from tests.fakes import fake_bundle
+from tests.helpers import write_image
+
+WEIGHTINGS = ["1,1,1", "1,0,0", "0,1,0", "0,0,1", "0.6,0.3,0.1", "0.1,0.2,0.7", "0.5,0.5,0"]
+
+
+def shop(root, n_photo_products: int = 6):
+    """A catalog mixing one-photo, three-photo and no-photo products (photos written)."""
+    rows = []
+    for i in range(n_photo_products):
+        count = 3 if i % 2 else 1
+        refs = [f"img/p{i}_{j}.png" for j in range(count)]
+        row = {"id": f"p{i}", "title": f"product {i}", "category": "shoes" if i % 3 else "bags"}
+        if count == 1:
+            row["image"] = refs[0]
+        else:
+            row["images"] = refs
+        rows.append(row)
+    rows.append({"id": "t0", "title": "gift card", "description": "a digital gift card"})
+    rows.append({"id": "t1", "title": "ebook on knitting", "category": "shoes"})
+    return write_shop(root, rows)
+
+
+def write_shop(root, rows, name="catalog.jsonl"):
+    root.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        for ref in ([row["image"]] if row.get("image") else []) + list(row.get("images") or []):
+            if not (root / ref).exists():
+                write_image(root / ref, seed=zlib.crc32(ref.encode()))
+    path = root / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path, rows
+
+
+def stored(backend, name):  # noqa: F811
+    physical = backend.resolve(name)
+    ids = [pid for pid, _ in backend.scroll_payload(physical, ["product_id"])]
+    return {sp.payload["product_id"]: sp for sp in backend.retrieve(physical, ids, (FUSED,))}
+
+
+def brute_force(points, dims, q, w, meta, query_kind="text"):
+    """product id -> (score, best row) over the stored rows, text-only products put on the
+    photo scale as the search does."""
+    out = {}
+    for pid, sp in points.items():
+        rows = np.atleast_2d(sp.vectors[FUSED])
+        blocks = split(rows, dims)
+        per = {ch: blocks[ch] @ q[ch] for ch in CHANNELS}
+        if sp.payload.get("vectors_from") == "text" and meta.source_stats is not None:
+            for ch in CHANNELS:
+                a, b = meta.source_stats.text_to_image_scale(query_kind, ch)
+                per[ch] = a * per[ch] + b
+        fused = sum(getattr(w, ch) * per[ch] for ch in CHANNELS)
+        best = int(np.argmax(fused))
+        out[pid] = (float(fused[best]), best)
+    return out
+
+
+def test_mixed_catalog_stores_every_product(tmp_path, backend, collection_name):  # noqa: F811
+    cat, rows = shop(tmp_path)
+    report = Syncer(backend, fake_bundle(), collection_name).sync(cat)
+    assert report.failed == [] and report.added == len(rows)
+    assert report.stored_from_text == 2 and report.photos_embedded == 3 * 3 + 3 * 1
+    points = stored(backend, collection_name)
+    assert set(points) == {r["id"] for r in rows}
+    assert points["p1"].vectors[FUSED].shape[0] == 3 and points["p0"].vectors[FUSED].shape[0] == 1
+    assert points["p1"].payload["image_refs"] == [f"img/p1_{j}.png" for j in range(3)]
+    assert points["t0"].payload["vectors_from"] == "text"
+    assert points["p0"].payload["vectors_from"] == "photos"
+    meta = read_collection_meta(backend, backend.resolve(collection_name))
+    assert meta.text_only == 2 and meta.points == len(rows)
+    assert meta.source_stats is not None
+
+
+def test_photo_of_a_three_photo_product_finds_it_naming_that_photo(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
+    cat, _ = shop(tmp_path)
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name).sync(cat)
+    searcher = Searcher(backend, bundle, collection_name)
+    for weights in ("1,1,1", "0,1,0"):
+        hits = searcher.search(image=tmp_path / "img/p3_1.png", weights=weights, limit=5).hits
+        assert hits[0].id == "p3" and hits[0].matched_image == "img/p3_1.png"
+        assert not hits[0].text_only
+        assert len({h.id for h in hits}) == len(hits)  # a product never twice
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_score_is_the_best_photos_weighted_score_exactly(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+    exact,
+):
+    cat, rows = shop(tmp_path, n_photo_products=10)
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name).sync(cat)
+    meta = read_collection_meta(backend, backend.resolve(collection_name))
+    points = stored(backend, collection_name)
+    searcher = Searcher(backend, bundle, collection_name, exact=exact, exact_below=0)
+    dims = bundle.dims()
+    for seed, raw in enumerate(WEIGHTINGS):
+        w = Weights.parse(raw)
+        for text in (f"query {seed}", "product 3"):
+            q = bundle.encode_query_text(text, CHANNELS)
+            want = brute_force(points, dims, q, w, meta)
+            hits = searcher.search(text, weights=w, limit=len(rows)).hits
+            assert [h.id for h in hits] == sorted(want, key=lambda p: -want[p][0])
+            for h in hits:
+                score, row = want[h.id]
+                assert h.score == pytest.approx(score, abs=1e-4)
+                # the hit's channel scores are those of the photo that scored
+                assert sum(getattr(w, ch) * (h.scores[ch] or 0) for ch in CHANNELS) == (
+                    pytest.approx(score, abs=1e-4)
+                )
+                refs = points[h.id].payload["image_refs"]
+                assert h.matched_image == (refs[row] if refs else None)
+                assert h.text_only == (h.id.startswith("t"))
+        # pages: the second page is the continuation of the first
+        first = searcher.search("product 3", weights=w, limit=4).hits
+        second = searcher.search("product 3", weights=w, limit=4, offset=4).hits
+        both = searcher.search("product 3", weights=w, limit=8).hits
+        assert [h.id for h in first + second] == [h.id for h in both]
+
+
+def test_filters_apply_to_both_kinds(tmp_path, backend, collection_name):  # noqa: F811
+    cat, rows = shop(tmp_path)
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name).sync(cat)
+    hits = (
+        Searcher(backend, bundle, collection_name)
+        .search("knitting", filter="category=shoes", limit=20)
+        .hits
+    )
+    want = {r["id"] for r in rows if r.get("category") == "shoes"}
+    assert {h.id for h in hits} == want and "t1" in want
+
+
+def test_photo_changes_embed_only_the_new_photo(tmp_path, backend, collection_name):  # noqa: F811
+    cat, rows = shop(tmp_path)
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name).sync(cat)
+    before = stored(backend, collection_name)["p1"].vectors[FUSED]
+    # one photo added to a three-photo product
+    rows[1]["images"].append("img/p1_new.png")
+    write_shop(tmp_path, rows)
+    seen, described = bundle.blip.images_seen, bundle.describer.calls
+    report = Syncer(backend, bundle, collection_name).sync(cat)
+    assert report.photos_embedded == 1 and bundle.blip.images_seen - seen == 1
+    assert bundle.describer.calls - described == 1
+    assert (report.updated, report.unchanged) == (1, len(rows) - 1)
+    after = stored(backend, collection_name)["p1"].vectors[FUSED]
+    assert after.shape[0] == 4
+    np.testing.assert_allclose(after[:3], before, atol=1e-6)  # the old rows, reused as they were
+    # reordering and removing photos runs no photo model
+    rows[1]["images"] = [rows[1]["images"][2], rows[1]["images"][0]]
+    write_shop(tmp_path, rows)
+    seen = bundle.blip.images_seen
+    report = Syncer(backend, bundle, collection_name).sync(cat)
+    assert report.photos_embedded == 0 and bundle.blip.images_seen == seen
+    point = stored(backend, collection_name)["p1"]
+    assert point.payload["image_refs"] == ["img/p1_2.png", "img/p1_0.png"]
+    np.testing.assert_allclose(point.vectors[FUSED], before[[2, 0]], atol=1e-6)
+    # an unchanged catalog runs no model at all
+    seen = bundle.blip.images_seen
+    report = Syncer(backend, bundle, collection_name).sync(cat)
+    assert report.unchanged == len(rows) and bundle.blip.images_seen == seen
+
+
+def test_missing_image_skip_leaves_products_without_a_photo_out(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
+    cat, rows = shop(tmp_path)
+    report = Syncer(backend, fake_bundle(), collection_name, missing_image="skip").sync(cat)
+    assert report.ok and {s.id for s in report.skipped} == {"t0", "t1"}
+    assert set(stored(backend, collection_name)) == {r["id"] for r in rows} - {"t0", "t1"}
+
+
+def test_a_broken_only_photo_keeps_the_stored_version_or_falls_back_to_text(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
+    cat, rows = shop(tmp_path)
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name).sync(cat)
+    before = stored(backend, collection_name)["p0"]
+    (tmp_path / "img/p0_0.png").write_bytes(b"not an image")
+    (tmp_path / "img/p1_1.png").unlink()
+    report = Syncer(backend, bundle, collection_name).sync(cat)  # broken_image="keep"
+    assert {f.id for f in report.failed} == {"p0", "p1"}
+    assert "p1_1.png" in next(f.reason for f in report.failed if f.id == "p1")
+    kept = stored(backend, collection_name)["p0"]
+    assert kept.payload["content_hash"] == before.payload["content_hash"]
+    np.testing.assert_allclose(kept.vectors[FUSED], before.vectors[FUSED])
+
+    report = Syncer(backend, bundle, collection_name, broken_image="text").sync(cat)
+    assert report.failed == [] and {f.id for f in report.fallbacks} == {"p0", "p1"}
+    reasons = {f.id: f.reason for f in report.fallbacks}
+    assert "stored from its text" in reasons["p0"] and "2 of its 3 photos" in reasons["p1"]
+    points = stored(backend, collection_name)
+    assert points["p0"].payload["vectors_from"] == "text"
+    assert points["p1"].payload["image_refs"] == ["img/p1_0.png", "img/p1_2.png"]
+    hits = Searcher(backend, bundle, collection_name).search("product 0", limit=20).hits
+    assert next(h for h in hits if h.id == "p0").text_only
+
+
+def test_source_scale_maps_text_statistics_onto_photo_statistics():
+    def stats(mean, std):
+        return {ch: ChannelStats(mean=mean, std=std) for ch in CHANNELS}
+
+    source = SourceStats(
+        stats={
+            "text": {"image": stats(0.2, 0.05), "text": stats(0.8, 0.1)},
+            "image": {"image": stats(0.5, 0.2), "text": stats(0.1, 0.05)},
+        }
+    )
+    a, b = source.text_to_image_scale("text", "clip")
+    assert (a, b) == pytest.approx((0.5, 0.2 - 0.5 * 0.8))
+    assert a * 0.8 + b == pytest.approx(0.2)  # the text mean lands on the photo mean
+    a, b = source.text_to_image_scale("image", "blip")
+    assert a * 0.15 + b == pytest.approx(0.5 + 0.2)  # one text std above -> one photo std
+
+
+@pytest.mark.parametrize("text_mean", [-5.0, 5.0])
+def test_text_only_products_are_ranked_by_the_stored_statistics(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+    text_mean,
+):
+    """Text against text scores higher than text against photos; the search puts text-only
+    products' channel scores on the photo products' scale with the statistics sync stored.
+    Statistics saying text-only scores run very high (low) make them sink (rise)."""
+    cat, rows = shop(tmp_path, n_photo_products=12)
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name).sync(cat)
+    physical = backend.resolve(collection_name)
+    meta = read_collection_meta(backend, physical)
+    meta.source_stats.stats["text"]["text"] = {
+        ch: ChannelStats(mean=text_mean, std=0.05) for ch in CHANNELS
+    }
+    backend.write_meta(meta_key(physical), meta.model_dump())
+    searcher = Searcher(backend, bundle, collection_name, meta_ttl=0)
+    hits = searcher.search("product 3", weights="1,1,1", limit=len(rows)).hits
+    kinds = [h.text_only for h in hits]
+    assert kinds == ([False] * 12 + [True] * 2 if text_mean > 0 else [True] * 2 + [False] * 12)
+    q = bundle.encode_query_text("product 3", CHANNELS)
+    want = brute_force(
+        stored(backend, collection_name), bundle.dims(), q, Weights.parse("1,1,1"), meta
+    )
+    for h in hits:
+        assert h.score == pytest.approx(want[h.id][0], rel=1e-4, abs=1e-4)
+    # calibrated (z-scores), the text-only products keep their place relative to the others
+    calibrated = searcher.search("product 3", weights="1,1,1", limit=len(rows), calibrate=True)
+    calibrated = calibrated.hits
+    assert [h.text_only for h in calibrated] == kinds
+
+
+def test_a_collection_of_one_photo_per_product_refuses_several_photos(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
+    bundle = fake_bundle()
+    physical = new_physical_name(collection_name)
+    create_physical(backend, physical, bundle.model_ids(), bundle.dims(), layout=LAYOUT_FUSED)
+    backend.switch_alias(collection_name, physical)
+    cat, rows = shop(tmp_path)
+    report = Syncer(backend, bundle, collection_name).sync(cat)
+    multi = {r["id"] for r in rows if len(r.get("images") or []) > 1}
+    assert {f.id for f in report.failed} == multi
+    assert all("--rebuild" in f.reason for f in report.failed)
+    points = stored(backend, collection_name)
+    assert set(points) == {r["id"] for r in rows} - multi
+    assert points["t0"].payload["vectors_from"] == "text"
+    hits = Searcher(backend, bundle, collection_name).search("gift card", limit=3).hits
+    assert hits and all(h.matched_image is None or not h.text_only for h in hits)
+
+
+def test_photo_lists_in_every_catalog_format(tmp_path):
+    (tmp_path / "c.csv").write_text(
+        'id,title,images\np1,a,"a.png|b.png"\np2,b,"[""c.png"", ""d.png""]"\np3,c,\n'
+    )
+    (tmp_path / "c.json").write_text(json.dumps([{"id": "p1", "images": ["a.png", "b.png"]}]))
+    (tmp_path / "c.tsv").write_text("id\timage\timages\np1\ta.png\ta.png|b.png\n")
+    csv = read_catalog(tmp_path / "c.csv")
+    assert [p.image_refs() for p in csv.products] == [["a.png", "b.png"], ["c.png", "d.png"], []]
+    assert read_catalog(tmp_path / "c.json").products[0].image_refs() == ["a.png", "b.png"]
+    assert read_catalog(tmp_path / "c.tsv").products[0].image_refs() == ["a.png", "b.png"]
+    too_many = [{"id": "x", "images": [f"{i}.png" for i in range(MAX_IMAGES + 1)]}]
+    bad = [{"id": "y", "images": [1, 2]}, {"id": "z", "images": {"a": 1}}]
+    (tmp_path / "bad.jsonl").write_text("".join(json.dumps(r) + "\n" for r in too_many + bad))
+    cat = read_catalog(tmp_path / "bad.jsonl")
+    assert cat.products == [] and [r.product_id for r in cat.invalid] == ["x", "y", "z"]
+    assert f"at most {MAX_IMAGES}" in cat.invalid[0].error
+    assert "images" in cat.invalid[1].error and "entry 1" in cat.invalid[1].error
+
+
+def test_a_product_without_photo_or_text_fails_alone(tmp_path, backend, collection_name):  # noqa: F811
+    cat, rows = write_shop(tmp_path, [{"id": "a", "title": "hat"}, {"id": "b", "brand": "x"}])
+    report = Syncer(backend, fake_bundle(), collection_name).sync(cat)
+    assert [f.id for f in report.failed] == ["b"] and "no title or description" in (
+        report.failed[0].reason
+    )
+    assert set(stored(backend, collection_name)) == {"a"}
+    assert point_id("a") in {sp.id for sp in stored(backend, collection_name).values()}
