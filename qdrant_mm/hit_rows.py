@@ -36,19 +36,19 @@ def matched_row(
     vector: np.ndarray,
     query: Mapping[str, np.ndarray],
     dims: Mapping[str, int],
-) -> tuple[int, dict[str, float]]:
+) -> tuple[int, dict[str, np.ndarray]]:
     """The index of the row of ``rows`` that scores highest against the fused query
-    ``vector`` (the first of equals), and that row's cosine with each channel query given in
-    ``query``."""
+    ``vector`` (the first of equals), and every row's cosine with each channel query given in
+    ``query`` (channel -> ``(rows,)``)."""
     rows = np.atleast_2d(np.asarray(rows, dtype=np.float32))
     best = int(np.argmax(rows @ np.asarray(vector, dtype=np.float32).reshape(-1)))
-    blocks = split(rows[best], dims)
+    blocks = split(rows, dims)
     scores = {}
     for ch in CHANNELS:
         if ch in query:
             q = np.asarray(query[ch], dtype=np.float32).reshape(-1)
             norm = float(np.linalg.norm(q))
-            scores[ch] = float(blocks[ch] @ (q / norm if norm > 0 else q))
+            scores[ch] = blocks[ch] @ (q / norm if norm > 0 else q)
     return best, scores
 
 

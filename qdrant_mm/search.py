@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from qdrant_mm import defaults
 from qdrant_mm.backends.base import Backend, Hit, Prefetch, QuantizationSearch, QueryPlan
@@ -84,6 +84,19 @@ class SearchHit(BaseModel):
     #: The product has no photo: every channel's vector came from its title and description,
     #: and its channel scores are put on the photo products' scale (``docs/search.md``).
     text_only: bool = False
+    #: A product with several photos: each photo's channel scores (``CHANNELS`` order), for
+    #: re-ranking under other weights (evaluation, tuning). Not serialised.
+    photo_scores: list[list[float | None]] | None = Field(None, exclude=True, repr=False)
+
+
+class QueryEmbeddings(dict):
+    """A query's embeddings (channel -> unit vector) and whether they come from a text or a
+    photo (``kind``), which :meth:`Searcher.search_vectors` needs to rank products stored from
+    their text."""
+
+    def __init__(self, vectors: Mapping[str, np.ndarray], kind: QueryKind = "text") -> None:
+        super().__init__(vectors)
+        self.kind = kind
 
 
 class SearchResult(BaseModel):
@@ -231,12 +244,15 @@ class Searcher:
         offset: int = 0,
         filter: models.Filter | None = None,
         calibrate: bool = False,
-        query_kind: QueryKind = "text",
+        query_kind: QueryKind | None = None,
     ) -> list[SearchHit]:
         """Search with query embeddings already computed (one unit vector per active channel).
         ``query_kind``: whether they come from a text or a photo (products stored from their
-        text are put on the photo products' scale for that kind of query)."""
+        text are put on the photo products' scale for that kind of query); None: the ``kind``
+        of ``query`` when it is a :class:`QueryEmbeddings`, else text."""
         _check_page(limit, offset)
+        if query_kind is None:
+            query_kind = getattr(query, "kind", "text")
         if query_kind not in ("text", "image"):
             raise QueryError(f"query_kind must be 'text' or 'image', got {query_kind!r}")
         filter = check_filter(filter)  # a Filter given from Python: refused before the engine
@@ -421,23 +437,31 @@ def _hit(
     ``rescale`` for a text-only product), matched photo and whether it came from text."""
     payload = {k: v for k, v in raw.payload.items() if k not in INTERNAL_FIELDS}
     matched = payload.get("image")
-    scores = dict(channel_scores)
+    per_row = {ch: np.array([s]) for ch, s in channel_scores.items()}
+    row = 0
     if meta.layout == LAYOUT_PHOTOS and vector is not None and FUSED in raw.vectors:
-        row, scores = matched_row(raw.vectors[FUSED], vector, query, meta.dims)
+        row, per_row = matched_row(raw.vectors[FUSED], vector, query, meta.dims)
         refs = payload.get("image_refs")
         matched = refs[row] if isinstance(refs, list) and row < len(refs) else None
     text_only = payload.get(VECTORS_FROM) == FROM_TEXT
     if text_only:
         matched = None
         if rescale is not None:
-            scores = {ch: rescale[ch][0] * s + rescale[ch][1] for ch, s in scores.items()}
+            per_row = {ch: rescale[ch][0] * s + rescale[ch][1] for ch, s in per_row.items()}
+    n_rows = len(next(iter(per_row.values()))) if per_row else 0
     return SearchHit(
         id=str(payload.get("product_id", raw.id)),
         score=float(score),
-        scores={ch: scores.get(ch) for ch in CHANNELS},
+        scores={ch: float(per_row[ch][row]) if ch in per_row else None for ch in CHANNELS},
         payload=payload,
         matched_image=matched,
         text_only=text_only,
+        photo_scores=[
+            [float(per_row[ch][i]) if ch in per_row else None for ch in CHANNELS]
+            for i in range(n_rows)
+        ]
+        if n_rows > 1
+        else None,
     )
 
 

@@ -17,7 +17,7 @@ from qdrant_mm.sync import Syncer
 from qdrant_mm.weights import Weights
 from tests.backends import backend, collection_name  # noqa: F401
 from tests.fakes import fake_bundle
-from tests.helpers import product_rows, write_catalog
+from tests.helpers import product_rows, write_catalog, write_image
 
 N = 40
 
@@ -35,10 +35,25 @@ def write_qrels(path, n_products: int) -> None:
     path.write_text("\n".join(lines))
 
 
-@pytest.fixture
-def loaded(tmp_path, backend, collection_name):  # noqa: F811
+def photo_shop_rows(tmp_path, n: int) -> list[dict]:
+    """``product_rows(n)`` with every third product holding three photos and two without one."""
+    rows = product_rows(n)
+    for i, row in enumerate(rows):
+        if i % 3 == 1:
+            row["images"] = [f"images/p{i}_{j}.png" for j in (1, 2)]
+            for j in (1, 2):
+                write_image(tmp_path / row["images"][j - 1], seed=1000 * i + j)
+        elif i in (5, 9):
+            del row["image"]
+    return rows
+
+
+@pytest.fixture(params=["one photo", "photo lists"])
+def loaded(request, tmp_path, backend, collection_name):  # noqa: F811
     bundle = fake_bundle()
-    Syncer(backend, bundle, collection_name).sync(write_catalog(tmp_path, product_rows(N)))
+    rows = product_rows(N) if request.param == "one photo" else photo_shop_rows(tmp_path, N)
+    report = Syncer(backend, bundle, collection_name).sync(write_catalog(tmp_path, rows))
+    assert report.failed == []
     write_qrels(tmp_path / "qrels.jsonl", N)
     searcher = Searcher(backend, bundle, collection_name)
     qrels = resolve_qrels(searcher, read_qrels(tmp_path / "qrels.jsonl"))

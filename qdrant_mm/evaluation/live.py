@@ -164,7 +164,7 @@ class LiveEvaluator:
 
         ``needs``: the ranks the metrics read at least (largest K, R)."""
         cands = q.candidates
-        fused = cands.scores @ w
+        fused = cands.fused(w)
         n = len(fused)
         bound = q.bound(w)
         m = min(n, depth + 16)  # sort only the head; all of it if a tie run reaches its end
@@ -280,7 +280,7 @@ class LiveEvaluator:
             return engine, how
         out = []
         for pid in ids:
-            row = q.candidates.scores[index[pid]]
+            row = q.candidates.best_row(index[pid], w)
             out.append(
                 SearchHit(
                     id=pid,

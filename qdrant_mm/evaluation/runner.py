@@ -24,7 +24,7 @@ from qdrant_mm.evaluation.metrics import (
 from qdrant_mm.evaluation.qrels import Qrels, expand_category_qrels, group_by_category
 from qdrant_mm.evaluation.trec import run_tag
 from qdrant_mm.evaluation.tuning import QueryCandidates
-from qdrant_mm.search import MAX_LIMIT, Searcher
+from qdrant_mm.search import MAX_LIMIT, QueryEmbeddings, Searcher
 from qdrant_mm.weights import CHANNELS, Weights
 
 QueryVectors = dict[str, dict[str, np.ndarray]]
@@ -59,10 +59,11 @@ def embed_queries(searcher: Searcher, qrels: Qrels, template: str = "{}") -> Que
     for q in qrels.queries:
         if q.kind == "image":
             image = searcher.query_image(q.image)
-            out[q.id] = searcher.models.encode_query_image(image, CHANNELS)
+            vectors = searcher.models.encode_query_image(image, CHANNELS)
+            out[q.id] = QueryEmbeddings(vectors, "image")
         else:
             text = template.format(q.text) if q.kind == "category" else q.text
-            out[q.id] = searcher.models.encode_query_text(text, CHANNELS)
+            out[q.id] = QueryEmbeddings(searcher.models.encode_query_text(text, CHANNELS))
     return out
 
 
@@ -153,6 +154,7 @@ def channel_candidates(
     channel's floor (the score of its ``depth``-th product; -inf when it has fewer).
     ``payloads`` collects the candidates' payloads."""
     scores: dict[str, dict[str, float]] = {ch: {} for ch in CHANNELS}
+    photos: dict[str, np.ndarray] = {}
     floor = np.full(len(CHANNELS), -math.inf)
     for c, ch in enumerate(CHANNELS):
         one_hot = Weights.from_mapping({ch: 1.0})
@@ -160,11 +162,19 @@ def channel_candidates(
         for h in hits:
             if payloads is not None:
                 payloads.setdefault(h.id, h.payload)
+            if h.photo_scores is not None and h.id not in photos:
+                # several photos: each photo's scores; the product's are those of the photo
+                # best under equal weights (re-ranking takes the best photo under any weights)
+                photos[h.id] = np.array(h.photo_scores, dtype=np.float64)
             for other in CHANNELS:
                 scores[other][h.id] = float(h.scores[other])
         if len(hits) >= depth:
             floor[c] = min(float(h.scores[ch]) for h in hits)
-    return QueryCandidates.from_channel_scores(qid, scores, rel), floor
+    for pid, rows in photos.items():
+        best = rows[int(np.argmax(rows.sum(axis=1)))]
+        for c, ch in enumerate(CHANNELS):
+            scores[ch][pid] = float(best[c])
+    return QueryCandidates.from_channel_scores(qid, scores, rel, photos), floor
 
 
 def fetch_candidates(

@@ -52,20 +52,47 @@ def _weights(vec: Sequence[float] | np.ndarray) -> Weights:
     return Weights.from_mapping(dict(zip(CHANNELS, (float(v) for v in vec), strict=True)))
 
 
+def _photo_rows(
+    query_id: str, ids: Sequence[str], photo_rows: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every photo row of the candidates with several photos, ``(rows, channels)``, and the
+    index in ``ids`` of the candidate each row belongs to."""
+    index = {pid: i for i, pid in enumerate(ids)}
+    parts, owners = [], []
+    for pid, value in photo_rows.items():
+        if str(pid) not in index:
+            continue
+        rows = np.asarray(value, dtype=np.float64).reshape(-1, len(CHANNELS))
+        parts.append(rows)
+        owners.append(np.full(len(rows), index[str(pid)], dtype=np.int64))
+    if not parts:
+        return np.zeros((0, len(CHANNELS))), np.zeros(0, dtype=np.int64)
+    rows = np.concatenate(parts)
+    if not np.isfinite(rows).all():
+        raise ValueError(f"query {query_id!r}: photo scores must be finite")
+    return rows, np.concatenate(owners)
+
+
 @dataclass(frozen=True, eq=False)
 class QueryCandidates:
     """The candidate set of one query.
 
     ``scores[i, c]`` is the score of candidate ``ids[i]`` on channel ``CHANNELS[c]`` (finite);
     ``relevance`` maps product ids to grades (> 0 relevant), candidates or not.
+    ``photo_rows`` (product id -> ``(photos, channels)``): the channel scores of each photo of
+    candidates with several photos; their fused score is the best photo's (:meth:`fused`), and
+    ``scores`` holds one of their photos' rows (learning uses it).
     """
 
     query_id: str
     ids: Sequence[str]
     scores: np.ndarray
     relevance: Mapping[str, float]
+    photo_rows: Mapping[str, np.ndarray] = field(default_factory=dict)
     _tie: np.ndarray = field(init=False, repr=False)
     _positive: np.ndarray = field(init=False, repr=False)
+    _rows: np.ndarray = field(init=False, repr=False)
+    _owner: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         ids = tuple(str(i) for i in self.ids)
@@ -84,6 +111,7 @@ class QueryCandidates:
         tie = np.empty(len(ids), dtype=np.int64)
         tie[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
         positive = np.array([relevance.get(i, 0) > 0 for i in ids], dtype=bool)
+        rows, owner = _photo_rows(self.query_id, ids, self.photo_rows)
         for name, value in (
             ("query_id", str(self.query_id)),
             ("ids", ids),
@@ -91,6 +119,8 @@ class QueryCandidates:
             ("relevance", relevance),
             ("_tie", tie),
             ("_positive", positive),
+            ("_rows", rows),
+            ("_owner", owner),
         ):
             object.__setattr__(self, name, value)
 
@@ -100,6 +130,7 @@ class QueryCandidates:
         query_id: str,
         channel_scores: Mapping[str, Mapping[str, float]],
         relevance: Mapping[str, float],
+        photo_rows: Mapping[str, np.ndarray] | None = None,
     ) -> QueryCandidates:
         """Build from ``{channel: {product_id: score}}``; every channel needs a score for every
         candidate (the union of the ids), in ids order of first appearance."""
@@ -117,7 +148,8 @@ class QueryCandidates:
                     f" candidate(s), e.g. {missing[0]!r}"
                 )
             rows.append([got[i] for i in ids])
-        return cls(query_id, ids, np.array(rows).T.reshape(len(ids), len(CHANNELS)), relevance)
+        scores = np.array(rows).T.reshape(len(ids), len(CHANNELS))
+        return cls(query_id, ids, scores, relevance, dict(photo_rows or {}))
 
     @property
     def positive(self) -> np.ndarray:
@@ -130,8 +162,20 @@ class QueryCandidates:
         return any(g > 0 for g in self.relevance.values())
 
     def fused(self, weights: Weights | Sequence[float] | np.ndarray) -> np.ndarray:
-        """Fused scores ``scores @ w``."""
-        return self.scores @ _vector(weights)
+        """Fused scores ``scores @ w``; a candidate with several photos scores its best
+        photo's."""
+        w = _vector(weights)
+        out = self.scores @ w
+        if len(self._rows):
+            np.maximum.at(out, self._owner, self._rows @ w)
+        return out
+
+    def best_row(self, index: int, weights: Weights | Sequence[float] | np.ndarray) -> np.ndarray:
+        """The channel scores of candidate ``index`` under ``weights``: its best photo's."""
+        rows = self._rows[self._owner == index]
+        if not len(rows):
+            return self.scores[index]
+        return rows[int(np.argmax(rows @ _vector(weights)))]
 
     def rank(self, weights: Weights | Sequence[float] | np.ndarray) -> list[str]:
         """Candidate ids by descending fused score, ties by ascending id."""
