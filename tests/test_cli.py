@@ -372,3 +372,31 @@ def test_catalog_text_that_looks_like_markup_is_printed_as_is(cli, shop, tmp_pat
     assert "[/x]" in found.output and "[bold]" in found.output  # as written, not styling
     none = cli("search", "x", "--filter", "category=[/x]")
     assert none.exit_code == 0 and "no product matches 'category=[/x]'" in none.output
+
+
+def test_photo_lists_and_text_only_products_via_cli(cli, shop, tmp_path, monkeypatch):
+    """Several photos, none, and what sync and search print about them."""
+    images = shop / "images"
+    rows = [
+        {
+            "id": "multi",
+            "title": "boot",
+            "images": [str(images / f"fm-0000{i}.png") for i in (1, 2)],
+        },
+        {"id": "card", "title": "gift card", "description": "a digital gift card"},
+    ]
+    catalog = tmp_path / "photos.jsonl"
+    catalog.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    synced = cli("sync", str(catalog))
+    assert synced.exit_code == 0, synced.output
+    assert "photos embedded" in synced.output and "stored from text" in synced.output
+    found = json.loads(cli("search", "--image", str(images / "fm-00002.png"), "--json").output)
+    assert found[0]["id"] == "multi" and found[0]["matched_image"].endswith("fm-00002.png")
+    table = cli("search", "gift card", "--limit", "2")
+    assert table.exit_code == 0
+    card_row = next(line for line in table.output.splitlines() if "card" in line)
+    assert card_row.rstrip(" │").endswith("text")  # the photo column of a text-only hit
+    monkeypatch.setenv("QDRANT_MM_MISSING_IMAGE", "skip")
+    skipped = cli("sync", str(catalog), "--json")
+    assert skipped.exit_code == 0, skipped.output
+    assert [s["id"] for s in json.loads(skipped.output)["skipped"]] == ["card"]

@@ -113,6 +113,7 @@ def search(
     table.add_column("title", ratio=1)
     table.add_column("category")
     table.add_column("price", justify="right", no_wrap=True)
+    table.add_column("photo", overflow="fold")
     for rank, h in enumerate(result.hits, start=offset + 1):
         cells = [
             f"{h.scores[c]:.3f}" if h.scores[c] is not None else "-"
@@ -127,5 +128,12 @@ def search(
             Text(str(h.payload.get("title", ""))),
             Text(str(h.payload.get("category", ""))),
             Text(str(h.payload.get("price", ""))),
+            # the photo that scored; "text" for a product without one (found by its text)
+            Text("text") if h.text_only else Text(_file_name(h.matched_image)),
         )
     out.print(table)
+
+
+def _file_name(ref: str | None) -> str:
+    """The last part of a photo's path or URL (the table is narrow)."""
+    return (ref or "").rstrip("/").rsplit("/", 1)[-1]
