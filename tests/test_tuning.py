@@ -370,3 +370,22 @@ def test_worse_tuned_weights_are_named_with_what_beats_them():
     assert no_holdout.judged_on == "train" and "blip" in {
         r.label for r in no_holdout.better_than_tuned()
     }
+
+
+def test_a_candidate_with_several_photos_scores_its_best_photo():
+    """Product b has two photos: the first wins on blip, the second on clip. Under any weights
+    b scores its best photo, in rank, fused, best_row and the batched mean alike."""
+    scores = {"blip": {"a": 0.5, "b": 0.9}, "clip": {"a": 0.5, "b": 0.0}}
+    scores["interrogator"] = {"a": 0.0, "b": 0.0}
+    rows = {"b": np.array([[0.9, 0.0, 0.0], [0.0, 0.8, 0.0]])}
+    cands = QueryCandidates.from_channel_scores("q", scores, {"b": 1}, rows)
+    blip, clip = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    assert cands.fused(blip).tolist() == [0.5, 0.9]
+    assert cands.fused(clip).tolist() == [0.5, 0.8]  # its second photo, not the stored row
+    assert cands.rank(clip) == ["b", "a"]
+    assert cands.best_row(1, clip).tolist() == [0.0, 0.8, 0.0]
+    assert mean_metric([cands], clip, "p@1") == 1.0
+    without_photos = QueryCandidates.from_channel_scores("q", scores, {"b": 1})
+    assert (
+        without_photos.rank(clip) == ["a", "b"] and mean_metric([without_photos], clip, "p@1") == 0
+    )

@@ -349,10 +349,14 @@ class _Stack:
         self.tie = np.full(self.valid.shape, n, dtype=np.int64)
         for q, c in enumerate(self.candidates):
             self.tie[q, : len(c.ids)] = c._tie
+        self.with_photos = [q for q, c in enumerate(self.candidates) if len(c._rows)]
 
     def mean(self, weights: np.ndarray, metric: Metric) -> float:
         """Mean metric with the candidates ranked as :meth:`QueryCandidates.rank` does."""
         fused = np.where(self.valid, self.scores @ weights, -np.inf)
+        for q in self.with_photos:  # candidates with several photos score their best one
+            c = self.candidates[q]
+            fused[q, : len(c.ids)] = c.fused(weights)
         order = np.lexsort((self.tie, -fused), axis=-1)
         values = []
         for row, c in zip(order, self.candidates, strict=True):
