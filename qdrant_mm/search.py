@@ -68,6 +68,9 @@ MAX_OFFSET = 100_000
 #: query lies off the space the graph was built for; on a channel's own graph it has fewer dims.
 ONE_CHANNEL_EF_FACTOR = 2
 SearchPlanName = Literal["fused", "union"]
+#: Up to this many text-only products, the photo products are ranked by a search over
+#: everything that much deeper, not by one filtered to them.
+TEXT_ONLY_OVERFETCH = 100
 
 
 class SearchHit(BaseModel):
@@ -275,9 +278,18 @@ class Searcher:
         stats = meta.source_stats
         rescale = {ch: stats.text_to_image_scale(query_kind, ch) for ch in CHANNELS}
         depth = limit + offset
-        photos = self._ranked(
-            meta, query, weights, depth, 0, source_filter(filter, False), calibration
-        )
+        if meta.text_only <= TEXT_ONLY_OVERFETCH:
+            # Few text-only products: one search over everything, that many deeper, with the
+            # text-only hits dropped, gives the same photo ranking faster than a search
+            # filtered to photo products (measured, docs/benchmarks.md).
+            ranked = self._ranked(
+                meta, query, weights, depth + meta.text_only, 0, filter, calibration
+            )
+            photos = [h for h in ranked if not h.text_only][:depth]
+        else:
+            photos = self._ranked(
+                meta, query, weights, depth, 0, source_filter(filter, False), calibration
+            )
         texts = self._ranked(
             meta, query, weights, depth, 0, source_filter(filter, True), calibration, rescale
         )

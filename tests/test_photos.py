@@ -112,13 +112,17 @@ def test_photo_of_a_three_photo_product_finds_it_naming_that_photo(
         assert len({h.id for h in hits}) == len(hits)  # a product never twice
 
 
+@pytest.mark.parametrize("overfetch", [100, 0])  # photo products: deeper search, or filtered
 @pytest.mark.parametrize("exact", [True, False])
 def test_score_is_the_best_photos_weighted_score_exactly(
     tmp_path,
     backend,  # noqa: F811
     collection_name,  # noqa: F811
     exact,
+    overfetch,
+    monkeypatch,
 ):
+    monkeypatch.setattr("qdrant_mm.search.TEXT_ONLY_OVERFETCH", overfetch)
     cat, rows = shop(tmp_path, n_photo_products=10)
     bundle = fake_bundle()
     Syncer(backend, bundle, collection_name).sync(cat)
