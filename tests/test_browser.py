@@ -13,6 +13,7 @@ writes the page's picture for the docs (``docs/service-screenshot.png``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -155,16 +156,12 @@ class LiveURL(str):
         return self
 
 
-@pytest.fixture(scope="module")
-def live_service(tmp_path_factory):
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
+@contextlib.contextmanager
+def _serving(catalog: Path, store: Path):
+    """Sync ``catalog`` into an Edge store and serve it under uvicorn on a free loopback port."""
     import uvicorn
 
-    tmp = tmp_path_factory.mktemp("browser")
-    catalog = write_pretty_catalog(tmp / "catalog")
-    backend = EdgeBackend(tmp / "edge")
+    backend = EdgeBackend(store)
     models = fake_bundle()
     assert Syncer(backend, models, "products").sync(catalog).ok
     settings = Settings(
@@ -193,6 +190,16 @@ def live_service(tmp_path_factory):
         thread.join(timeout=10)
         sock.close()
         backend.close()
+
+
+@pytest.fixture(scope="module")
+def live_service(tmp_path_factory):
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    tmp = tmp_path_factory.mktemp("browser")
+    with _serving(write_pretty_catalog(tmp / "catalog"), tmp / "edge") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -499,4 +506,101 @@ def test_live_metrics_follow_the_slider_and_equal_evaluate(live_service, browser
     assert screenshot_dir is not None
     driver.execute_script("window.scrollTo(0, 0)")
     assert driver.save_screenshot(str(screenshot_dir / WORKBENCH_SCREENSHOT))
+    assert not _severe_console_errors(driver)
+
+
+# --- products with several photos, and without one ----------------------------------------------
+MULTI = [
+    ("images/jacket_front.png", (220, 38, 38), "rect"),
+    ("images/jacket_back.png", (37, 99, 235), "ellipse"),
+    ("images/jacket_detail.png", (22, 163, 74), "triangle"),
+]
+
+
+@pytest.fixture(scope="module")
+def photo_service(tmp_path_factory):
+    """A service over a few one-photo products, one with three photos and one without."""
+    import json
+
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    tmp = tmp_path_factory.mktemp("browser-photos")
+    root = tmp / "catalog"
+    rows = []
+    for i, (pid, title, _, _, price, colour, shape) in enumerate(PRODUCTS[:4]):
+        _picture(root / f"images/{pid}.png", colour, shape, i)
+        rows.append({"id": pid, "title": title, "image": f"images/{pid}.png", "price": price})
+    for i, (ref, colour, shape) in enumerate(MULTI):
+        _picture(root / ref, colour, shape, 10 + i)
+    rows.append({"id": "jacket", "title": "Rain jacket", "images": [r for r, _, _ in MULTI]})
+    rows.append(
+        {"id": "booklet", "title": "Knitting booklet", "description": "twelve knitting patterns"}
+    )
+    catalog = root / "catalog.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with _serving(catalog, tmp / "edge") as url:
+        yield url
+
+
+def _card(driver, pid: str) -> dict | None:
+    """What the card of ``pid`` shows of its photo, or None if there is no such card."""
+    return driver.execute_script(
+        """
+        const card = document.querySelector(`#results .card[data-id="${arguments[0]}"]`);
+        if (!card) return null;
+        const img = card.querySelector('.thumb img');
+        const note = card.querySelector('.photo-note');
+        const box = card.querySelector('.no-photo');
+        return {
+          rank: [...document.querySelectorAll('#results .card')].indexOf(card),
+          src: img && img.getAttribute('src'),
+          loaded: !!img && img.complete && img.naturalWidth > 0,
+          alt: img && img.alt,
+          note: note.textContent,
+          noteTitle: note.title,
+          noteShown: note.getClientRects().length > 0,
+          badge: note.classList.contains('badge'),
+          placeholder: box && [box.getAttribute('role'), box.getAttribute('aria-label')],
+        };
+        """,
+        pid,
+    )
+
+
+def test_cards_show_the_matched_photo_and_mark_text_only_hits(photo_service, browser):
+    driver = browser
+    _severe_console_errors(driver)  # drain what earlier tests logged
+    _open_page(driver, photo_service)
+
+    # a photo of the jacket's back: the jacket comes first, showing that photo
+    driver.find_element(By.ID, "image").send_keys(str(photo_service.root / MULTI[1][0]))
+    jacket = _wait(
+        driver,
+        lambda d: (c := _card(d, "jacket")) and c["rank"] == 0 and c["loaded"] and c,
+        "the jacket was not the first result showing its photo",
+    )
+    assert jacket["src"] == "/images/" + MULTI[1][0]  # the matched photo, not the first one
+    assert jacket["alt"] == "Rain jacket, photo 2 of 3 (the one that matched)"
+    assert jacket["note"] == "photo 2/3" and jacket["noteShown"] and not jacket["badge"]
+
+    # a text query: the booklet (no photo) is marked, with a placeholder and no <img>
+    driver.find_element(By.ID, "image-clear").click()
+    _wait(driver, lambda d: not _cards(d), "clearing the photo did not clear the results")
+    driver.find_element(By.ID, "q").send_keys("knitting booklet", Keys.ENTER)
+    booklet = _wait(driver, lambda d: _card(d, "booklet"), "the booklet was not found")
+    assert booklet["src"] is None
+    assert booklet["note"] == "text only" and booklet["badge"] and booklet["noteShown"]
+    assert booklet["noteTitle"] == "no photo: found by its title and description"
+    assert booklet["placeholder"] == ["img", "Knitting booklet: no photo"]
+    _wait(
+        driver,
+        lambda d: d.execute_script(
+            "return [...document.querySelectorAll('#results img')]"
+            ".every(i => i.complete && i.naturalWidth > 0)"
+        ),
+        "a product photo did not load",
+    )
+    others = [_card(driver, pid) for pid, *_ in PRODUCTS[:4]] + [_card(driver, "jacket")]
+    assert all(c and c["src"] and c["note"] != "text only" for c in others)
     assert not _severe_console_errors(driver)

@@ -7,14 +7,21 @@ import json
 import pytest
 
 
+def shop_size(shop) -> int:
+    """Products in the example shop's catalog."""
+    return len((shop / "catalog.jsonl").read_text().splitlines())
+
+
 def test_sync_search_resync_via_cli(cli, shop):
     first = cli("sync", str(shop / "catalog.jsonl"), "--json", "--batch-size", "8")
     assert first.exit_code == 0, first.output
     report = json.loads(first.output)
-    assert (report["added"], report["failed"]) == (30, [])
+    n = shop_size(shop)
+    assert (report["added"], report["failed"]) == (n, [])
+    assert report["stored_from_text"] == 1  # the shop's product without a photo
 
     again = json.loads(cli("sync", str(shop / "catalog.jsonl"), "--json").output)
-    assert (again["added"], again["unchanged"]) == (0, 30)
+    assert (again["added"], again["unchanged"]) == (0, n)
 
     res = cli("search", "ankle boot", "--limit", "4", "--weights", "0.5,0.3,0.2", "--json")
     assert res.exit_code == 0, res.output
@@ -43,12 +50,13 @@ def test_sync_search_resync_via_cli(cli, shop):
 
 
 def test_sync_reports_failed_products_with_exit_1(cli, shop):
+    n = shop_size(shop)
     with (shop / "catalog.jsonl").open("a") as fh:
         fh.write(json.dumps({"id": "broken", "image": "images/missing.png"}) + "\n")
     res = cli("sync", str(shop / "catalog.jsonl"), "--json")
     assert res.exit_code == 1
     report = json.loads(res.output)
-    assert report["added"] == 30
+    assert report["added"] == n
     assert report["failed"] == [
         {"id": "broken", "reason": f"image file not found: {shop / 'images' / 'missing.png'}"}
     ]

@@ -503,6 +503,116 @@ def test_images_without_root(synced, collection_name, bundle):  # noqa: F811
         assert hits and all(h["image_url"] is None for h in hits)
 
 
+# --- products with several photos, and without one ----------------------------------------------
+MULTI = ["img/m_0.png", "img/m_1.png", "img/m_2.png"]
+PHOTO_SHOP = [
+    *({"id": f"s{i}", "title": f"single {i}", "image": f"img/s{i}.png"} for i in range(4)),
+    {"id": "multi", "title": "three photo jacket", "images": MULTI, "price": 80.0},
+    {"id": "text", "title": "knitting booklet", "description": "a booklet of knitting patterns"},
+]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def photo_shop(request, tmp_path_factory):
+    """A service over a catalog mixing one-photo, three-photo and no-photo products."""
+    tmp = tmp_path_factory.mktemp("photos")
+    store = make_backend(request.param, tmp)
+    name = f"products_{uuid.uuid4().hex[:8]}"
+    root = tmp / "catalog"
+    for i, ref in enumerate(
+        ref for row in PHOTO_SHOP for ref in [row.get("image"), *row.get("images", [])] if ref
+    ):
+        write_image(root / ref, seed=100 + i)
+    catalog = root / "catalog.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in PHOTO_SHOP))
+    models = fake_bundle()
+    try:
+        report = Syncer(store, models, name).sync(catalog)
+        assert report.ok and report.stored_from_text == 1
+        mm = QdrantMM(make_settings(name, root), backend=store, models=models)
+        with TestClient(create_app(mm)) as client:
+            yield Service(client, mm, name, root, tmp)
+    finally:
+        if store.name == "server" and (physical := store.resolve(name)):
+            store.delete_collection(physical)
+        store.close()
+
+
+@pytest.mark.parametrize("photo", MULTI)
+def test_hit_shows_the_photo_that_matched(photo_shop, photo):
+    data = (photo_shop.root / photo).read_bytes()
+    resp = photo_shop.client.post(
+        "/search", files={"image": ("q.png", data, "image/png")}, data={"limit": "3"}
+    )
+    assert resp.status_code == 200, resp.text
+    top = resp.json()["hits"][0]
+    assert top["id"] == "multi" and top["text_only"] is False
+    assert top["matched_image"] == photo
+    assert top["image_url"] == "/images/" + photo  # the matched photo, not the first one
+    assert photo_shop.client.get(top["image_url"]).content == data
+    want = photo_shop.python_search(image=data, limit=3).hits[0]
+    assert want.matched_image == photo
+
+
+def test_text_only_hit_has_no_image_url(photo_shop):
+    resp = photo_shop.client.get("/search", params={"q": "knitting booklet", "limit": 10})
+    assert resp.status_code == 200, resp.text
+    hits = {h["id"]: h for h in resp.json()["hits"]}
+    assert set(hits) == {r["id"] for r in PHOTO_SHOP}
+    text = hits["text"]
+    assert text["text_only"] is True
+    assert text["image_url"] is None and text["matched_image"] is None
+    for pid, h in hits.items():
+        if pid != "text":
+            assert h["text_only"] is False
+            assert h["image_url"] == "/images/" + h["matched_image"]
+    assert hits["multi"]["matched_image"] in MULTI
+    want = photo_shop.python_search("knitting booklet", limit=10).hits
+    assert [(h.id, h.matched_image, h.text_only) for h in want] == [
+        (h["id"], h["matched_image"], h["text_only"]) for h in resp.json()["hits"]
+    ]
+
+
+def test_product_lists_its_photos(photo_shop):
+    multi = photo_shop.client.get("/products/multi").json()
+    assert multi["image_url"] == "/images/" + MULTI[0]
+    assert multi["image_urls"] == ["/images/" + ref for ref in MULTI]
+    for url in multi["image_urls"]:
+        assert photo_shop.client.get(url).status_code == 200
+    single = photo_shop.client.get("/products/s2").json()
+    assert single["image_urls"] == [single["image_url"]] == ["/images/img/s2.png"]
+    text = photo_shop.client.get("/products/text").json()
+    assert text["image_url"] is None and text["image_urls"] == []
+    assert text["payload"]["vectors_from"] == "text"
+
+
+def test_products_stored_before_photo_lists_show_their_image(shared):
+    """A payload without ``image_refs`` (stored before photo lists): its ``image`` is shown."""
+    from qdrant_mm.search import SearchHit
+    from qdrant_mm.service.state import photo_refs
+
+    state = shared.client.app.state.qdrant_mm
+    old = {"product_id": "p1", "image": "images/p1.png"}
+    hit = SearchHit(id="p1", score=1.0, scores={}, payload=old)
+    assert state.hit_image_url(hit) == "/images/images/p1.png"
+    assert photo_refs(old) == ["images/p1.png"] and state.photo_urls(old) == [
+        "/images/images/p1.png"
+    ]
+    text = SearchHit(id="t", score=1.0, scores={}, payload=old, text_only=True)
+    assert state.hit_image_url(text) is None
+    assert photo_refs({"image": "images/p1.png", "image_refs": []}) == []  # stored from text
+
+
+def test_openapi_documents_photos(shared):
+    schemas = shared.client.get("/openapi.json").json()["components"]["schemas"]
+    hit = schemas["HitOut"]["properties"]
+    for field in ("image_url", "matched_image", "text_only"):
+        assert hit[field].get("description"), field
+    assert "matched" in hit["image_url"]["description"]
+    product = schemas["ProductOut"]["properties"]
+    assert product["image_urls"]["type"] == "array" and product["image_urls"]["description"]
+
+
 # --- weight profiles ------------------------------------------------------------------------------
 PROFILE = {"blip": 0.7, "clip": 0.2, "interrogator": 0.1}
 

@@ -20,7 +20,7 @@ from qdrant_mm.sync import Syncer
 from qdrant_mm.weights import CHANNELS, Weights
 from tests.backends import make_backend
 from tests.fakes import fake_bundle
-from tests.helpers import product_rows, write_catalog
+from tests.helpers import product_rows, write_catalog, write_image
 
 KEY = "evaluate-test-key"
 N = 30
@@ -261,3 +261,55 @@ def test_answer_cache_keeps_only_the_most_recent_answers():
     assert cache.get(("b",)) is None and cache.get(("a",)) == 1 and cache.get(("c",)) == 3
     cache.clear()
     assert cache.get(("a",)) is None
+
+
+@pytest.mark.parametrize("kind", ["edge", "local"])
+def test_query_ranking_shows_the_photo_that_matched(tmp_path, kind):
+    """A labelled query's ranking (re-ranked from the candidates, no engine search) names the
+    photo of a several-photo product that the engine names, and marks a text-only product."""
+    store = make_backend(kind, tmp_path)
+    models = fake_bundle()
+    root = tmp_path / "catalog"
+    rows = product_rows(8)
+    photos = [f"images/multi_{j}.png" for j in range(3)]
+    rows.append({"id": "multi", "title": "three photo jacket", "images": photos})
+    rows.append({"id": "text", "title": "knitting booklet", "description": "patterns"})
+    for j, ref in enumerate(photos):
+        write_image(root / ref, seed=500 + j)
+    Syncer(store, models, "products").sync(write_catalog(root, rows))
+    qrels = root / "qrels.jsonl"
+    queries = [
+        {"id": "photo", "image": photos[1], "relevant": ["multi"]},
+        {"id": "knit", "query": "knitting booklet", "relevant": ["text"]},
+    ]
+    qrels.write_text("".join(json.dumps(q) + "\n" for q in queries))
+    settings = Settings(_env_file=None, collection="products", image_root=root, api_key=KEY)
+    mm = QdrantMM(settings, backend=store, models=models)
+    try:
+        with TestClient(create_app(mm, qrels=read_qrels(qrels))) as client:
+            searcher = mm.searcher("products")
+            for qid, w in (("photo", "0.4,0.4,0.2"), ("photo", "0,1,0"), ("knit", "1,1,1")):
+                got = client.get(f"/evaluate/queries/{qid}", params={"weights": w, "limit": 10})
+                assert got.status_code == 200, got.text
+                data = got.json()
+                assert data["ranked_by"] == "candidates"
+                q = next(q for q in queries if q["id"] == qid)
+                engine = searcher.search(
+                    q.get("query"),
+                    image=root / q["image"] if "image" in q else None,
+                    weights=w,
+                    limit=len(rows),
+                ).hits
+                named = {h.id: (h.matched_image, h.text_only) for h in engine}
+                hits = {h["id"]: h for h in data["hits"]}
+                assert set(hits) == set(named)
+                for pid, h in hits.items():
+                    assert (h["matched_image"], h["text_only"]) == named[pid], pid
+                    want = None if h["text_only"] else "/images/" + h["matched_image"]
+                    assert h["image_url"] == want
+                assert hits["text"]["text_only"] and hits["text"]["image_url"] is None
+                if qid == "photo":
+                    assert data["hits"][0]["id"] == "multi"
+                    assert hits["multi"]["image_url"] == "/images/" + photos[1]
+    finally:
+        store.close()

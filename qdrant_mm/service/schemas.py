@@ -33,7 +33,18 @@ class HitOut(BaseModel):
     scores: ChannelScores
     payload: dict[str, Any]
     image_url: str | None = Field(
-        None, description="Where a browser can load the product image (/images/... or its URL)"
+        None,
+        description="Where a browser can load the photo that matched (/images/... or its URL);"
+        " null for a text-only product, or when the photo cannot be served",
+    )
+    matched_image: str | None = Field(
+        None,
+        description="Catalog reference of the product's photo that scored best (a product with"
+        " several photos is scored by its best one); null for a text-only product",
+    )
+    text_only: bool = Field(
+        False,
+        description="The product has no photo: it was found by its title and description",
     )
 
 
@@ -87,7 +98,14 @@ class ProfileOut(BaseModel):
 class ProductOut(BaseModel):
     id: str
     payload: dict[str, Any]
-    image_url: str | None = None
+    image_url: str | None = Field(
+        None, description="Where a browser can load the product's first photo; null if none"
+    )
+    image_urls: list[str] = Field(
+        default_factory=list,
+        description="Where a browser can load each of the product's photos, in catalog order"
+        " (photos that cannot be served are left out; empty for a text-only product)",
+    )
 
 
 class InfoOut(BaseModel):

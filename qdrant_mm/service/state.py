@@ -24,7 +24,7 @@ from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import CollectionNotFoundError, QdrantMMError, QueryError
 from qdrant_mm.image_sources import recorded_folders
 from qdrant_mm.profiles import ProfileStore
-from qdrant_mm.search import Searcher
+from qdrant_mm.search import Searcher, SearchHit
 from qdrant_mm.service.errors import PathScrubber
 from qdrant_mm.service.workbench import Workbench
 
@@ -198,3 +198,28 @@ class ServiceState:
         if not parts:
             return None
         return "/images/" + "/".join(quote(part) for part in parts)
+
+    def photo_urls(self, payload: dict[str, Any]) -> list[str]:
+        """URLs of a stored product's photos, in catalog order (photos without one left out):
+        its ``image_refs``, or its ``image`` on a collection stored before photo lists."""
+        urls = (self.image_url(ref) for ref in photo_refs(payload))
+        return [u for u in urls if u is not None]
+
+    def hit_image_url(self, hit: SearchHit) -> str | None:
+        """URL of the photo that scored a hit (None for a product stored from its text)."""
+        if hit.text_only:
+            return None
+        ref = hit.matched_image
+        if ref is None and "image_refs" not in hit.payload:  # stored before photo lists
+            ref = hit.payload.get("image")
+        return self.image_url(ref)
+
+
+def photo_refs(payload: dict[str, Any]) -> list[str]:
+    """A stored product's photo references in catalog order: ``image_refs`` (empty for a
+    product stored from its text), else ``image`` (collections stored before photo lists)."""
+    refs = payload.get("image_refs")
+    if isinstance(refs, list):
+        return [r for r in refs if isinstance(r, str)]
+    image = payload.get("image")
+    return [image] if isinstance(image, str) and image.strip() else []

@@ -140,8 +140,8 @@ def query_ranking(
     weights: WeightsQ = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
 ) -> dict[str, Any]:
-    """One labelled query's ranking under ``weights`` (the shape of ``/search``, plus each
-    product's grade in the judgments)."""
+    """One labelled query's ranking under ``weights`` (the shape of ``/search``: each hit's
+    matched photo and whether it is text-only, plus its grade in the judgments)."""
     live = state.workbench.require(state)
     if qid not in live.queries:
         raise ServiceError(404, f"no query {qid!r} in the loaded set")
@@ -155,7 +155,9 @@ def query_ranking(
                 "score": h.score,
                 "scores": ChannelScores(**{ch: h.scores.get(ch) for ch in CHANNELS}),
                 "payload": h.payload,
-                "image_url": state.image_url(h.payload.get("image")),
+                "image_url": state.hit_image_url(h),
+                "matched_image": h.matched_image,
+                "text_only": h.text_only,
                 "grade": relevance.get(h.id, 0),
             }
             for h in hits

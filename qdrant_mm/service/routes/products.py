@@ -1,6 +1,6 @@
-"""``GET /products/{id}`` (a product's stored payload) and ``GET /images/{path}`` (a product
-image from ``QDRANT_MM_IMAGE_ROOT`` or, without it, the catalog folders sync recorded, never
-from anywhere else)."""
+"""``GET /products/{id}`` (a product's stored payload and the URLs of its photos) and
+``GET /images/{path}`` (a product image from ``QDRANT_MM_IMAGE_ROOT`` or, without it, the
+catalog folders sync recorded, never from anywhere else)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from qdrant_mm.search import INTERNAL_FIELDS
 from qdrant_mm.service.deps import ReadySearcherDep, StateDep
 from qdrant_mm.service.errors import ServiceError
 from qdrant_mm.service.schemas import ErrorOut, ProductOut
+from qdrant_mm.service.state import photo_refs
 
 router = APIRouter(tags=["products"])
 
@@ -34,15 +35,17 @@ IMAGE_TYPES = {
     "/products/{product_id}", response_model=ProductOut, responses={404: {"model": ErrorOut}}
 )
 def get_product(product_id: str, state: StateDep, searcher: ReadySearcherDep) -> ProductOut:
-    """A product's stored payload, by its catalog id."""
+    """A product's stored payload, by its catalog id, with the URLs of its photos."""
     found = searcher.backend.retrieve(state.collection, [point_id(product_id)])
     if not found:
         raise ServiceError(404, f"no product {product_id!r} in collection {state.collection!r}")
     payload = {k: v for k, v in found[0].payload.items() if k not in INTERNAL_FIELDS}
+    refs = photo_refs(payload)
     return ProductOut(
         id=str(payload.get("product_id", product_id)),
         payload=payload,
-        image_url=state.image_url(payload.get("image")),
+        image_url=state.image_url(refs[0]) if refs else None,
+        image_urls=state.photo_urls(payload),
     )
 
 

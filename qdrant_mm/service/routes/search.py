@@ -69,7 +69,9 @@ def run_search(state: ServiceState, args: SearchArgs) -> SearchResponse:
             score=h.score,
             scores=ChannelScores(**{ch: h.scores.get(ch) for ch in CHANNELS}),
             payload=h.payload,
-            image_url=state.image_url(h.payload.get("image")),
+            image_url=state.hit_image_url(h),
+            matched_image=h.matched_image,
+            text_only=h.text_only,
         )
         for h in result.hits
     ]

@@ -207,13 +207,7 @@
       const p = hit.payload || {};
       card.dataset.id = hit.id;
       card.dataset.score = String(hit.score);
-      const img = card.querySelector("img");
-      if (hit.image_url) {
-        img.src = hit.image_url;
-        img.alt = p.title || hit.id;
-      } else {
-        img.remove();
-      }
+      showPhoto(card, hit, p.title || hit.id);
       card.querySelector(".rank").textContent = `#${offset + i + 1}`;
       if (hit.grade > 0) {
         const grade = card.querySelector(".grade");
@@ -262,6 +256,45 @@
       return card;
     });
     grid.replaceChildren(...cards);
+  }
+
+  // The photo that matched (a product with several photos is found by its best one); a
+  // placeholder, never a broken image, for a product without one or a photo that fails to load.
+  function showPhoto(card, hit, name) {
+    const img = card.querySelector(".thumb img");
+    const note = card.querySelector(".photo-note");
+    const refs = Array.isArray((hit.payload || {}).image_refs) ? hit.payload.image_refs : [];
+    const at = hit.matched_image ? refs.indexOf(hit.matched_image) : -1;
+    if (hit.text_only) {
+      card.classList.add("text-only");
+      note.textContent = "text only";
+      note.classList.add("badge");
+      note.title = "no photo: found by its title and description";
+    } else if (refs.length > 1 && at >= 0) {
+      note.textContent = `photo ${at + 1}/${refs.length}`;
+      note.title = `photo ${at + 1} of ${refs.length} matched best`;
+    }
+    if (!hit.image_url) {
+      img.replaceWith(placeholder(name, hit.text_only ? "no photo" : "no picture to show"));
+      return;
+    }
+    img.alt =
+      refs.length > 1 && at >= 0
+        ? `${name}, photo ${at + 1} of ${refs.length} (the one that matched)`
+        : `${name}, photo`;
+    img.addEventListener("error", () => img.replaceWith(placeholder(name, "photo not available")), {
+      once: true,
+    });
+    img.src = hit.image_url;
+  }
+
+  function placeholder(name, text) {
+    const box = document.createElement("div");
+    box.className = "no-photo";
+    box.setAttribute("role", "img");
+    box.setAttribute("aria-label", `${name}: ${text}`);
+    box.textContent = text;
+    return box;
   }
 
   function showStatus(text) {
