@@ -135,6 +135,7 @@ def test_sensitivity_intervals_hold_over_http(bench):
     w = np.array([0.3, 0.5, 0.2])
     data = client.get("/sensitivity", params={"qid": "t1", "weights": "0.3,0.5,0.2", "k": 3}).json()
     assert data["certified"] and len(data["top"]) == 3
+    assert data["best_photo_fixed"] is False  # one photo per product
     # the top 3 as the engine ranks it (not the page's re-ranked candidates)
     searcher = mm.searcher(name)
     qrels = resolve_qrels(searcher, read_qrels(path))
@@ -308,8 +309,13 @@ def test_query_ranking_shows_the_photo_that_matched(tmp_path, kind):
                     want = None if h["text_only"] else "/images/" + h["matched_image"]
                     assert h["image_url"] == want
                 assert hits["text"]["text_only"] and hits["text"]["image_url"] is None
+                assert [h["id"] for h in data["hits"]] == [h.id for h in engine]  # same order
                 if qid == "photo":
                     assert data["hits"][0]["id"] == "multi"
                     assert hits["multi"]["image_url"] == "/images/" + photos[1]
+                sens = client.get("/sensitivity", params={"qid": qid, "weights": w, "k": 3})
+                assert sens.status_code == 200, sens.text
+                assert sens.json()["top"] == [h.id for h in engine[:3]]
+                assert sens.json()["best_photo_fixed"] is True  # "multi" is a candidate
     finally:
         store.close()

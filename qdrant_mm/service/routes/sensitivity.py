@@ -69,7 +69,13 @@ def sensitivity(
             raise ServiceError(400, "q is empty")
         query = _text_query(state, q.strip(), filters)
     cands = query.candidates
-    scores, floor = np.array(cands.scores), np.array(query.floor)
+    vec = np.array([getattr(w, ch) for ch in CHANNELS])
+    # A product with several photos scores its best photo under these weights; the intervals
+    # hold while each keeps its best photo (``best_photo_fixed``).
+    scores = np.array([cands.best_row(i, vec) for i in range(len(cands.ids))]).reshape(
+        len(cands.ids), len(CHANNELS)
+    )
+    floor = np.array(query.floor)
     if calibrate:
         stats = state.ready_searcher().meta.calibration
         if not stats:
@@ -77,7 +83,6 @@ def sensitivity(
         mean = np.array([stats[ch].mean for ch in CHANNELS])
         std = np.array([stats[ch].std for ch in CHANNELS])
         scores, floor = (scores - mean) / std, (floor - mean) / std
-    vec = np.array([getattr(w, ch) for ch in CHANNELS])
     k = min(k, len(cands.ids))
     if k == 0:
         return {"k": 0, "top": [], "intervals": [], "certified": True}
@@ -95,4 +100,7 @@ def sensitivity(
         "candidates": len(cands.ids),
         # the candidates' top k is the collection's when no other product can reach it
         "certified": bool(fused[ranked[k - 1]] > bound + EPS),
+        # products with several photos: each is scored by its best photo at these weights; an
+        # interval's end may come earlier where another of its photos takes over
+        "best_photo_fixed": bool(len(cands.photo_rows)),
     }
