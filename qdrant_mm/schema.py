@@ -175,6 +175,11 @@ class CollectionMeta(BaseModel):
     text_only: int = Field(
         0, description="Stored products whose vectors come from their text (no photo)"
     )
+    max_photos: int = Field(
+        1,
+        description="The most photos (rows) a product of the collection has had: above 1, HNSW"
+        " searches use a wider ef (a graph over several rows per point needs it)",
+    )
     source_stats: SourceStats | None = Field(
         None,
         description="Score statistics per query kind and source kind (photo or text), computed"

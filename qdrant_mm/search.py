@@ -68,6 +68,10 @@ MAX_OFFSET = 100_000
 #: query lies off the space the graph was built for; on a channel's own graph it has fewer dims.
 ONE_CHANNEL_EF_FACTOR = 2
 SearchPlanName = Literal["fused", "union"]
+#: ``hnsw_ef`` multiplier on a collection where products have several photos: the graph links
+#: products by their best-matching photos, and at 100k products x 4 photos recall@10 needs
+#: twice the ef of one photo per product (docs/benchmarks.md).
+PHOTOS_EF_FACTOR = 2
 #: Up to this many text-only products, the photo products are ranked by a search over
 #: everything that much deeper, not by one filtered to them.
 TEXT_ONLY_OVERFETCH = 100
@@ -312,6 +316,8 @@ class Searcher:
         active = weights.active()
         page = {"limit": limit, "offset": offset, "filter": filter}
         ef = max(self.hnsw_ef, 2 * (limit + offset)) if self.hnsw_ef else None
+        if ef and meta.layout == LAYOUT_PHOTOS and meta.max_photos > 1:
+            ef *= PHOTOS_EF_FACTOR
         exact = self.exact or (meta.points is not None and meta.points <= self.exact_below)
         # A quantized fused vector: rescore with the float32 vectors (exact scores) after
         # collecting oversampling x the candidates with the int8 ones (the recall).

@@ -200,6 +200,7 @@ class Syncer:
             )
         self.max_delete_fraction = float(max_delete_fraction)
         self._stale_marked = False
+        self._max_photos = 1
         self.backend = backend
         self.quantization = normalize_quantization(quantization)
         self.models = models
@@ -232,6 +233,7 @@ class Syncer:
                 " array or a CSV with only its header): nothing was synced and nothing deleted"
             )
         self._stale_marked = False
+        self._max_photos = 1
         progress = progress or Progress()
         model_ids, dims = self.models.model_ids(), self.models.dims()
         report = SyncReport(collection=self.collection, rebuilt=rebuild)
@@ -454,6 +456,7 @@ class Syncer:
                 payload = self._payload(w.product, w.content_hash, w.payload_hash, **pr.payload)
                 records.append(PointRecord(w.pid, vectors, payload))
                 report.photos_embedded += pr.photos_embedded
+                self._max_photos = max(self._max_photos, len(pr.rows))
                 report.stored_from_text += pr.payload[VECTORS_FROM] == FROM_TEXT
         if not records:
             return
@@ -576,6 +579,7 @@ class Syncer:
         before = meta.model_dump()
         meta.points = self.backend.count(physical)
         meta.text_only = self.backend.count(physical, _text_only_filter())
+        meta.max_photos = max(meta.max_photos, self._max_photos)  # an upper bound
         if calibrate and (meta.calibration is None or meta.calibration_stale):
             # None when fewer than 2 stored products have a title: then there are no
             # statistics of what is stored, rather than those of an earlier catalog.

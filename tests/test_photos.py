@@ -18,7 +18,7 @@ from qdrant_mm.catalog import MAX_IMAGES, point_id, read_catalog
 from qdrant_mm.collection import create_physical, new_physical_name, read_collection_meta
 from qdrant_mm.fusion import split
 from qdrant_mm.schema import FUSED, LAYOUT_FUSED, ChannelStats, SourceStats, meta_key
-from qdrant_mm.search import Searcher
+from qdrant_mm.search import PHOTOS_EF_FACTOR, Searcher
 from qdrant_mm.sync import Syncer
 from qdrant_mm.weights import CHANNELS, Weights
 from tests.backends import backend, collection_name  # noqa: F401
@@ -92,8 +92,15 @@ def test_mixed_catalog_stores_every_product(tmp_path, backend, collection_name):
     assert points["t0"].payload["vectors_from"] == "text"
     assert points["p0"].payload["vectors_from"] == "photos"
     meta = read_collection_meta(backend, backend.resolve(collection_name))
-    assert meta.text_only == 2 and meta.points == len(rows)
+    assert meta.text_only == 2 and meta.points == len(rows) and meta.max_photos == 3
     assert meta.source_stats is not None
+    # HNSW searches on products with several photos widen the ef
+    plans = []
+    real = backend.query
+    backend.query = lambda name, plan: plans.append(plan) or real(name, plan)
+    searcher = Searcher(backend, fake_bundle(), collection_name, exact_below=0, hnsw_ef=100)
+    searcher.search("shoe", weights="1,1,1", limit=5)
+    assert plans and all(p.hnsw_ef == 100 * PHOTOS_EF_FACTOR for p in plans)
 
 
 def test_photo_of_a_three_photo_product_finds_it_naming_that_photo(
