@@ -113,7 +113,11 @@ def search(
     table.add_column("title", ratio=1)
     table.add_column("category")
     table.add_column("price", justify="right", no_wrap=True)
-    table.add_column("photo", overflow="fold")
+    # the photo that scored, shown when it tells something: a product with several photos, or
+    # one found by its text
+    photos = any(h.text_only or len(h.payload.get("image_refs") or ()) > 1 for h in result.hits)
+    if photos:
+        table.add_column("photo", overflow="fold")
     for rank, h in enumerate(result.hits, start=offset + 1):
         cells = [
             f"{h.scores[c]:.3f}" if h.scores[c] is not None else "-"
@@ -128,8 +132,12 @@ def search(
             Text(str(h.payload.get("title", ""))),
             Text(str(h.payload.get("category", ""))),
             Text(str(h.payload.get("price", ""))),
-            # the photo that scored; "text" for a product without one (found by its text)
-            Text("text") if h.text_only else Text(_file_name(h.matched_image)),
+            # "text": a product without a photo, found by its text
+            *(
+                [Text("text") if h.text_only else Text(_file_name(h.matched_image))]
+                if photos
+                else []
+            ),
         )
     out.print(table)
 
