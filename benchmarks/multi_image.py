@@ -228,10 +228,22 @@ def layout_points(qe: Any, layout: str, lo: int, photos: np.ndarray, counts: np.
     return pts
 
 
-def build(qe: Any, layout: str, path: Path, catalog: Catalog, batch: int) -> tuple[Any, dict]:
-    """Create and fill the shard of ``layout`` at ``path``, then ``optimize()`` it. Only the
-    making of points and the engine calls are timed, not the making of the photos."""
-    rss0 = rss_bytes()
+def rss_anon_bytes() -> int:
+    """Anonymous resident memory of this process (the part of the RSS that is not file pages
+    the kernel can drop: Edge maps its vector and graph files), 0 where /proc has no answer."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def build(qe: Any, layout: str, path: Path, catalog: Catalog, batch: int) -> dict[str, Any]:
+    """Create and fill the shard of ``layout`` at ``path``, ``optimize()`` it and close it.
+    Only the making of points and the engine calls are timed, not the making of the photos."""
     shard = create_shard(qe, path, layout == "multivector")
     write_s = 0.0
     points = 0
@@ -252,31 +264,31 @@ def build(qe: Any, layout: str, path: Path, catalog: Catalog, batch: int) -> tup
     with timer() as t:
         shard.optimize()
         shard.flush()
-    info = {
+    info: dict[str, Any] = {
         "points": points,
         "write_s": write_s,
         "optimize_s": t["s"],
         "build_s": write_s + t["s"],
         "disk_bytes": du_bytes(path),
-        "rss_after_build_bytes": rss_bytes(),
-        "rss_added_bytes": rss_bytes() - rss0,
+        "peak_rss_so_far_bytes": peak_rss_bytes(),
     }
     try:
         info["shard_info"] = str(shard.info())
     except Exception as exc:  # noqa: BLE001 - informative only
         info["shard_info"] = f"unavailable: {exc}"
+    shard.close()
     log(
         f"  {layout}: optimize() {t['s']:.1f} s; disk {info['disk_bytes'] / 1e9:.2f} GB, "
-        f"rss +{info['rss_added_bytes'] / 2**30:.2f} GiB "
-        f"(now {info['rss_after_build_bytes'] / 2**30:.2f} GiB)"
+        f"peak rss so far {info['peak_rss_so_far_bytes'] / 2**30:.2f} GiB"
     )
-    return shard, info
+    return info
 
 
-def open_or_build(
+def built_or_build(
     qe: Any, layout: str, root: Path, catalog: Catalog, params: dict, batch: int
-) -> tuple[Any, dict]:
-    """With ``--store``: reuse a finished build of the same parameters (``built.json``)."""
+) -> dict[str, Any]:
+    """Build the shard of ``layout`` under ``root``; with ``--store``, reuse a finished build
+    of the same parameters (``<layout>.built.json`` records them and the build's numbers)."""
     path = root / layout
     marker = root / f"{layout}.built.json"
     if marker.exists():
@@ -284,12 +296,12 @@ def open_or_build(
         if built["params"] != params:
             raise SystemExit(f"{path} was built with {built['params']}: use another --store")
         log(f"  {layout}: reusing the built shard in {path}")
-        return qe.EdgeShard.load(str(path)), {**built["info"], "reused_store": True}
+        return {**built["info"], "reused_store": True}
     if path.exists():
         shutil.rmtree(path)  # an unfinished build
-    shard, info = build(qe, layout, path, catalog, batch)
+    info = build(qe, layout, path, catalog, batch)
     marker.write_text(json.dumps({"params": params, "info": info}, indent=1))
-    return shard, info
+    return info
 
 
 # --- queries --------------------------------------------------------------------------------
@@ -450,10 +462,22 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         out["build_order"] = list(args.layouts)
         for layout in args.layouts:
             log(f"[{args.n}x{args.photos}] {layout}: building (rss {rss_bytes() / 2**30:.2f} GiB)")
-            shards[layout], out["layouts"][layout] = open_or_build(
-                qe, layout, root, catalog, params, args.batch
-            )
+            out["layouts"][layout] = built_or_build(qe, layout, root, catalog, params, args.batch)
             gc.collect()
+        # Queried as a product store is: loaded from disk (the build's own pages dropped).
+        for layout in args.layouts:
+            rss0, anon0 = rss_bytes(), rss_anon_bytes()
+            with timer() as t:
+                shards[layout] = qe.EdgeShard.load(str(root / layout))
+            out["layouts"][layout].update(
+                load_s=t["s"],
+                rss_added_bytes=rss_bytes() - rss0,
+                rss_anon_added_bytes=rss_anon_bytes() - anon0,
+            )
+            log(
+                f"  {layout}: loaded in {t['s']:.1f} s, rss +{(rss_bytes() - rss0) / 2**30:.2f} "
+                f"GiB (anonymous +{(rss_anon_bytes() - anon0) / 2**30:.2f} GiB)"
+            )
         qmat, labels = query_matrix(gen, args.queries + args.warmup, args.seed + 999)
         with timer() as t:
             exact = exact_top(catalog, qmat)
@@ -461,6 +485,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         log(f"[{args.n}x{args.photos}] exact rankings in {t['s']:.1f} s; querying")
         out["sweep"] = measure(qe, shards, catalog, qmat, labels, exact, args)
         out["peak_rss_bytes"] = peak_rss_bytes()
+        out["rss_end_bytes"] = rss_bytes()
+        out["rss_anon_end_bytes"] = rss_anon_bytes()
     finally:
         for shard in shards.values():
             shard.close()
@@ -490,7 +516,7 @@ def report(path: Path) -> str:
             f"{len(r['config']['weightings'])} weightings per ef; built in the order "
             f"{', '.join(r['build_order'])}, queried interleaved.",
             "",
-            "| layout | points | build s (write + optimize) | disk | RSS added | "
+            "| layout | points | build s (write + optimize) | disk | RSS on load (anon.) | "
             + " | ".join(f"recall@10 mean / min, ef {e}" for e in efs)
             + " | "
             + " | ".join(f"p50 / p95 ms, ef {e}" for e in efs)
@@ -509,7 +535,8 @@ def report(path: Path) -> str:
                 build_cells = (
                     f"{b['points']:,} | {b['build_s']:.1f} ({b['write_s']:.1f} + "
                     f"{b['optimize_s']:.1f}) | {_gb(b['disk_bytes'])} | "
-                    f"{b['rss_added_bytes'] / 2**30:.2f} GiB |"
+                    f"{b['rss_added_bytes'] / 2**30:.2f} ({b['rss_anon_added_bytes'] / 2**30:.2f})"
+                    " GiB |"
                 )
             rec = " | ".join(
                 f"{r['sweep'][e][v]['recall_mean']:.3f} / {r['sweep'][e][v]['recall_min']:.1f}"
