@@ -22,7 +22,7 @@ echo "points after: $($Q info | grep -o '"points": [0-9]*')"
 printf '{"id": "new-1", "title": "x", "image": "missing.png"}\n{"id": "new-2", "title": "y", "image": "missing2.png"}\n' > allfail.jsonl
 case_ "all rows fail, new ids" $Q sync allfail.jsonl
 head -5 shop/catalog.jsonl > fewer.jsonl; cp -r shop/images .
-case_ "would delete 25 of 30" $Q sync fewer.jsonl
+case_ "would delete all but 5 products" $Q sync fewer.jsonl
 echo "points after: $($Q info | grep -o '"points": [0-9]*')"
 python - <<'PY'
 import json
