@@ -395,6 +395,10 @@ def test_unconvertible_filters_raise_query_error(filled):
         edge.count("products_v1", models.Filter.model_construct(must=["price > 3"]))
     with pytest.raises(QueryError, match="has_id"):
         edge.count("products_v1", models.Filter(must=[models.HasIdCondition(has_id=["nope"])]))
+    # Edge 0.9 would read True as the integer 1 and match no boolean value: refused
+    on_sale = models.FieldCondition(key="on_sale", match=models.MatchValue(value=True))
+    with pytest.raises(QueryError, match="true/false"):
+        edge.count("products_v1", models.Filter(must=[on_sale]))
 
 
 def test_bad_query_input_raises_query_error(filled):

@@ -141,6 +141,13 @@ class _Converter:
     def match(self, key: str, m: Any) -> Any:
         qe = self.qe
         if isinstance(m, models.MatchValue):
+            if isinstance(m.value, bool):
+                # qdrant-edge-py 0.9 reads a Python bool as the integer 1 or 0, so the condition
+                # would match no true/false payload value: refused rather than answered wrongly.
+                raise QueryError(
+                    f"matching {key!r} against true/false is not supported by the Edge backend;"
+                    " store the field as a string or a number to filter on it"
+                )
             return qe.MatchValue(m.value)
         if isinstance(m, models.MatchAny):
             return qe.MatchAny(list(m.any))
