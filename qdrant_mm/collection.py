@@ -143,9 +143,11 @@ def open_or_create(
     model_ids: dict[str, str],
     dims: dict[str, int],
     quantization: str | None = None,
+    layout: int = LAYOUT,
 ) -> Opened:
     """Open ``name`` for writing, creating ``name--<time>`` behind the alias ``name`` if absent
-    (with ``quantization``; an existing collection keeps the quantization it was created with).
+    (with ``quantization`` and ``layout``; an existing collection keeps the quantization and
+    layout it was created with).
 
     With the alias missing, a physical collection of ``name`` built with the same models is
     adopted (the alias is pointed at it); when there are several, or only ones built with other
@@ -167,7 +169,7 @@ def open_or_create(
             " built for it with these models",
         )
     physical = new_physical_name(name)
-    meta = create_physical(backend, physical, model_ids, dims, quantization)
+    meta = create_physical(backend, physical, model_ids, dims, quantization, layout=layout)
     rivals = [
         p
         for p in physical_collections(backend, name)

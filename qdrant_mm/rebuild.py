@@ -32,7 +32,9 @@ class Rebuild:
         collection: str,
         quantization: str | None,
         max_delete_fraction: float,
+        layout: int = LAYOUT,
     ) -> None:
+        self.layout = layout
         self.backend = backend
         self.collection = collection
         self.quantization = quantization
@@ -85,13 +87,15 @@ class Rebuild:
                 and meta.model_ids == model_ids
                 and meta.dims == dims
                 and meta.quantization == self.quantization
-                and meta.layout == LAYOUT
+                and meta.layout == self.layout
             ):
                 return physical, meta
             drop_physical(self.backend, physical)
         physical = new_physical_name(self.collection)
         self.backend.write_meta(self.key, {"collection": physical})
-        meta = create_physical(self.backend, physical, model_ids, dims, self.quantization)
+        meta = create_physical(
+            self.backend, physical, model_ids, dims, self.quantization, layout=self.layout
+        )
         return physical, meta
 
     def _product_ids(self, physical: str) -> set[str]:

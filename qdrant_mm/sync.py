@@ -58,10 +58,12 @@ from qdrant_mm.retry import retrying
 from qdrant_mm.schema import (
     FROM_TEXT,
     FUSED,
+    LAYOUT,
     LAYOUT_CHANNELS,
     LAYOUT_PHOTOS,
     VECTORS_FROM,
     CollectionMeta,
+    layout_for,
     meta_key,
     normalize_quantization,
     vector_names,
@@ -201,6 +203,7 @@ class Syncer:
         self.max_delete_fraction = float(max_delete_fraction)
         self._stale_marked = False
         self._max_photos = 1
+        self._layout = LAYOUT
         self.backend = backend
         self.quantization = normalize_quantization(quantization)
         self.models = models
@@ -241,11 +244,14 @@ class Syncer:
             FailedProduct(id=r.product_id, reason=r.error or "") for r in catalog.invalid
         )
 
+        # A new collection stores one row per photo when a product has several, a plain vector
+        # otherwise (faster); an existing one keeps its layout.
+        self._layout = layout_for(len(p.image_refs()) for p in catalog.products)
         if rebuild:
             opened = Opened(*self._rebuild().target(model_ids, dims))
         else:
             opened = open_or_create(
-                self.backend, self.collection, model_ids, dims, self.quantization
+                self.backend, self.collection, model_ids, dims, self.quantization, self._layout
             )
             if opened.note:
                 report.notes.append(opened.note)
@@ -349,15 +355,15 @@ class Syncer:
             report.failed.append(FailedProduct(id=product.id, reason=reason))
             return None
         if len(photos) > 1 and layout != LAYOUT_PHOTOS:
-            report.failed.append(
+            report.fallbacks.append(
                 FailedProduct(
                     id=product.id,
-                    reason=f"{len(photos)} photos, but collection {self.collection!r} was created"
-                    " before photo lists and stores one photo per product: run `qdrant-mm sync"
-                    " CATALOG --rebuild` to store every photo",
+                    reason=f"stored with its first photo only of {len(photos)}: collection"
+                    f" {self.collection!r} was created for one photo per product; `qdrant-mm"
+                    " sync CATALOG --rebuild` stores every photo",
                 )
             )
-            return None
+            photos = photos[:1]
         if problems:
             kept = (
                 f"stored with {len(photos)} of its {len(refs)} photos"
@@ -591,7 +597,13 @@ class Syncer:
             self.backend.write_meta(meta_key(physical), meta.model_dump())
 
     def _rebuild(self) -> Rebuild:
-        return Rebuild(self.backend, self.collection, self.quantization, self.max_delete_fraction)
+        return Rebuild(
+            self.backend,
+            self.collection,
+            self.quantization,
+            self.max_delete_fraction,
+            self._layout,
+        )
 
     def _check_still_live(self, physical: str) -> None:
         """A first sync created ``physical``; if a racing first sync pointed the alias at its

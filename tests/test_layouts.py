@@ -18,6 +18,7 @@ from qdrant_mm.schema import (
     LAYOUT_PHOTOS,
     VECTORS_FROM,
     collection_spec,
+    layout_for,
     meta_key,
     vector_names,
 )
@@ -32,13 +33,16 @@ from tests.helpers import product_rows, write_catalog
 def test_the_current_layout_is_one_fused_graph_without_payload_links():
     dims = {"blip": 4, "clip": 6, "interrogator": 6}
     spec = collection_spec(dims, "int8")
-    assert LAYOUT == LAYOUT_PHOTOS
+    assert LAYOUT == LAYOUT_FUSED
     assert [v.name for v in spec.vectors] == [FUSED]
     (fused,) = spec.vectors
     assert fused.dim == 16 and fused.distance == "dot" and fused.quantization == "int8"
-    assert fused.multivector and spec.payload_indexes[VECTORS_FROM] == "keyword"
-    (single,) = collection_spec(dims, "int8", layout=LAYOUT_FUSED).vectors
-    assert not single.multivector
+    assert not fused.multivector
+    photos = collection_spec(dims, "int8", layout=LAYOUT_PHOTOS)
+    (rows,) = photos.vectors
+    assert rows.multivector and photos.payload_indexes[VECTORS_FROM] == "keyword"
+    # a new collection has one row per photo only when a product has several
+    assert layout_for([1, 0, 1]) == LAYOUT_FUSED and layout_for([1, 3, 0]) == LAYOUT_PHOTOS
     assert fused.hnsw is not None and fused.hnsw.payload_m == 0
     assert spec.payload_graph == frozenset() and "category" in spec.payload_indexes
     old = collection_spec(dims, "int8", layout=LAYOUT_CHANNELS)
@@ -130,7 +134,7 @@ def test_rebuild_moves_a_first_layout_collection_to_the_current_one(
     Syncer(backend, bundle, collection_name).sync(catalog, rebuild=True)
     rebuilt = backend.resolve(collection_name)
     assert rebuilt != physical
-    assert read_collection_meta(backend, rebuilt).layout == LAYOUT_PHOTOS
+    assert read_collection_meta(backend, rebuilt).layout == LAYOUT_FUSED  # one photo each
     hits = Searcher(backend, bundle, collection_name).search("product 2", limit=6).hits
     assert len(hits) == 6
 
@@ -174,7 +178,9 @@ def test_server_backend_sends_the_graph_settings_and_acorn():
         query,
     )
     bundle = fake_bundle()
-    create_physical(server, "c", bundle.model_ids(), bundle.dims(), quantization="int8")
+    create_physical(
+        server, "c", bundle.model_ids(), bundle.dims(), quantization="int8", layout=LAYOUT_PHOTOS
+    )
     (vectors,) = [c["vectors_config"] for c in calls["create"]]
     assert list(vectors) == [FUSED]
     assert vectors[FUSED].hnsw_config == models.HnswConfigDiff(

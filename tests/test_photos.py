@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from qdrant_mm.catalog import MAX_IMAGES, point_id, read_catalog
-from qdrant_mm.collection import create_physical, new_physical_name, read_collection_meta
+from qdrant_mm.collection import read_collection_meta
 from qdrant_mm.fusion import split
-from qdrant_mm.schema import FUSED, LAYOUT_FUSED, ChannelStats, SourceStats, meta_key
+from qdrant_mm.schema import FUSED, LAYOUT_FUSED, LAYOUT_PHOTOS, ChannelStats, SourceStats, meta_key
 from qdrant_mm.search import PHOTOS_EF_FACTOR, Searcher
 from qdrant_mm.sync import Syncer
 from qdrant_mm.weights import CHANNELS, Weights
@@ -297,25 +297,36 @@ def test_text_only_products_are_ranked_by_the_stored_statistics(
     assert [h.text_only for h in calibrated] == kinds
 
 
-def test_a_collection_of_one_photo_per_product_refuses_several_photos(
+def test_a_collection_of_one_photo_per_product_stores_the_first_of_several(
     tmp_path,
     backend,  # noqa: F811
     collection_name,  # noqa: F811
 ):
+    """A collection created for one photo per product (a plain ``fused`` vector) stores the
+    first photo of a product that now lists several, and says how to store them all;
+    ``sync --rebuild`` then creates a collection with one row per photo."""
     bundle = fake_bundle()
-    physical = new_physical_name(collection_name)
-    create_physical(backend, physical, bundle.model_ids(), bundle.dims(), layout=LAYOUT_FUSED)
-    backend.switch_alias(collection_name, physical)
-    cat, rows = shop(tmp_path)
+    one_photo = [r for r in shop(tmp_path / "a")[1] if not r.get("images")]
+    first, _ = write_shop(tmp_path / "a", one_photo)
+    Syncer(backend, bundle, collection_name).sync(first)
+    meta = read_collection_meta(backend, backend.resolve(collection_name))
+    assert meta.layout == LAYOUT_FUSED  # no product had several photos
+    cat, rows = shop(tmp_path / "a")
     report = Syncer(backend, bundle, collection_name).sync(cat)
     multi = {r["id"] for r in rows if len(r.get("images") or []) > 1}
-    assert {f.id for f in report.failed} == multi
-    assert all("--rebuild" in f.reason for f in report.failed)
+    assert report.failed == [] and {f.id for f in report.fallbacks} == multi
+    assert all("--rebuild" in f.reason for f in report.fallbacks)
     points = stored(backend, collection_name)
-    assert set(points) == {r["id"] for r in rows} - multi
+    assert set(points) == {r["id"] for r in rows}
+    assert points["p1"].payload["image_refs"] == ["img/p1_0.png"]
     assert points["t0"].payload["vectors_from"] == "text"
-    hits = Searcher(backend, bundle, collection_name).search("gift card", limit=3).hits
-    assert hits and all(h.matched_image is None or not h.text_only for h in hits)
+    hits = Searcher(backend, bundle, collection_name).search("gift card", limit=20).hits
+    assert {h.id for h in hits if h.text_only} == {"t0", "t1"}
+    assert all(h.matched_image == points[h.id].payload.get("image") for h in hits)
+    Syncer(backend, bundle, collection_name).sync(cat, rebuild=True)
+    meta = read_collection_meta(backend, backend.resolve(collection_name))
+    assert meta.layout == LAYOUT_PHOTOS
+    assert stored(backend, collection_name)["p1"].vectors[FUSED].shape[0] == 3
 
 
 def test_photo_lists_in_every_catalog_format(tmp_path):

@@ -43,10 +43,10 @@ def test_sync_stores_every_product_with_its_fused_vector_and_payload(
         row = next(r for r in rows if r["id"] == sp.payload["product_id"])
         for k in ("title", "category", "brand", "price", "colour"):
             assert sp.payload[k] == row[k]
-        # fused = concat of the channels' unit vectors, one row per photo (the current layout
+        # fused = concat of the channels' unit vectors (a catalog of one photo per product
         # stores nothing else)
-        assert sp.vectors[FUSED].shape == (1, sum(dims.values()))
-        for ch, block in split(sp.vectors[FUSED][0], dims).items():
+        assert sp.vectors[FUSED].shape == (sum(dims.values()),)
+        for ch, block in split(sp.vectors[FUSED], dims).items():
             assert np.linalg.norm(block) == pytest.approx(1.0, abs=1e-5), ch
         assert row["title"] in sp.payload["interrogator_text"][0]
         assert sp.payload["image_refs"] == [row["image"]] and sp.payload["vectors_from"] == "photos"
@@ -319,7 +319,7 @@ def test_sync_stores_calibration_statistics(tmp_path, backend, collection_name):
     titles = [r["title"] for r in rows]
     stored = backend.retrieve(collection_name, [point_id(r["id"]) for r in rows], (FUSED,))
     by_id = {sp.payload["product_id"]: sp for sp in stored}
-    docs = split(np.stack([by_id[r["id"]].vectors[FUSED][0] for r in rows]), bundle.dims())
+    docs = split(np.stack([by_id[r["id"]].vectors[FUSED] for r in rows]), bundle.dims())
     queries = {"blip": bundle.blip.encode_texts(titles), "clip": bundle.clip.encode_texts(titles)}
     queries["interrogator"] = queries["clip"]
     others = ~np.eye(len(rows), dtype=bool)
