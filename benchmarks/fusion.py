@@ -226,6 +226,7 @@ def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, Pl
             plan=p,
             union_limit=depth,
             hnsw_ef=ef,
+            hnsw_ef_growth=0,  # the ef measured is the ef given, at every N
             oversampling=args.oversampling,
         )
         for p in ("fused", "union")
@@ -638,7 +639,15 @@ def oversampling_sweep(backend, queries, exact, args) -> dict[str, Any]:
     bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
     res: dict[str, Any] = {}
     for o in args.oversampling_sweep:
-        s = Searcher(backend, bundle, COLLECTION, plan="fused", hnsw_ef=args.ef, oversampling=o)
+        s = Searcher(
+            backend,
+            bundle,
+            COLLECTION,
+            plan="fused",
+            hnsw_ef=args.ef,
+            hnsw_ef_growth=0,
+            oversampling=o,
+        )
         row, times = weighting_recalls(s, queries, exact)
         res[f"{o:g}"] = {"weightings": row, "fused_latency": percentiles(times)}
         worst = min(v["recall_mean"] for v in row.values())
@@ -654,7 +663,13 @@ def filtered(backend, queries, filters, exact, args) -> dict[str, Any]:
     products the filter keeps), for the weightings of :data:`FILTER_WEIGHTINGS`."""
     bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
     s = Searcher(
-        backend, bundle, COLLECTION, plan="fused", hnsw_ef=args.ef, oversampling=args.oversampling
+        backend,
+        bundle,
+        COLLECTION,
+        plan="fused",
+        hnsw_ef=args.ef,
+        hnsw_ef_growth=0,
+        oversampling=args.oversampling,
     )
     res: dict[str, Any] = {}
     for fname, (flt, _) in filters.items():
@@ -686,7 +701,13 @@ def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[st
     res: dict[str, Any] = {}
     for ef in args.ef_sweep:
         s = Searcher(
-            backend, bundle, COLLECTION, plan="fused", hnsw_ef=ef, oversampling=args.oversampling
+            backend,
+            bundle,
+            COLLECTION,
+            plan="fused",
+            hnsw_ef=ef,
+            hnsw_ef_growth=0,
+            oversampling=args.oversampling,
         )
         row, times = weighting_recalls(s, queries, exact)
         r = []

@@ -84,6 +84,7 @@ class QdrantMM:
             default_weights=self.settings.default_weights(),
             plan=self.settings.search_plan,
             hnsw_ef=self.settings.hnsw_ef,
+            hnsw_ef_growth=self.settings.hnsw_ef_growth,
             exact_below=self.settings.exact_below,
             oversampling=self.settings.oversampling,
             image_limits=self.image_limits,

@@ -16,8 +16,13 @@ BATCH_SIZE: Final = 8
 WEIGHTS: Final = "0.4,0.4,0.2"
 #: ``fused``: one search on the fused vector; ``union``: plus a per-channel net.
 SEARCH_PLAN: Final[Literal["fused", "union"]] = "fused"
-#: HNSW search breadth (ef).
+#: HNSW search breadth (ef) of collections up to :data:`HNSW_EF_POINTS` points.
 HNSW_EF: Final = 256
+#: Above :data:`HNSW_EF_POINTS` points the ef grows as ``(points / HNSW_EF_POINTS) **
+#: HNSW_EF_GROWTH``: on Edge, recall@10 ≥ 0.99 for every weighting took ef 256 at 100k products
+#: and 1024 at 1M (docs/benchmarks.md), and 10 ** 0.6 ≈ 4.
+HNSW_EF_GROWTH: Final = 0.6
+HNSW_EF_POINTS: Final = 100_000
 #: Collections up to this many points are searched exactly.
 EXACT_BELOW: Final = 20_000
 #: Quantized collections: candidates fetched per result before rescoring.

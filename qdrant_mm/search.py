@@ -24,6 +24,7 @@ weighting searches that channel's own vector and graph, as before.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,6 +69,8 @@ MAX_OFFSET = 100_000
 #: query lies off the space the graph was built for; on a channel's own graph it has fewer dims.
 ONE_CHANNEL_EF_FACTOR = 2
 SearchPlanName = Literal["fused", "union"]
+#: The largest ``hnsw_ef`` the size scaling gives.
+MAX_EF = 100_000
 #: ``hnsw_ef`` multiplier on a collection where products have several photos: the graph links
 #: products by their best-matching photos, and at 100k products x 4 photos recall@10 needs
 #: twice the ef of one photo per product (docs/benchmarks.md).
@@ -129,6 +132,7 @@ class Searcher:
         plan: SearchPlanName = defaults.SEARCH_PLAN,
         union_limit: int = 64,
         hnsw_ef: int | None = defaults.HNSW_EF,
+        hnsw_ef_growth: float = defaults.HNSW_EF_GROWTH,
         exact: bool = False,
         exact_below: int = defaults.EXACT_BELOW,
         oversampling: float = defaults.OVERSAMPLING,
@@ -145,7 +149,10 @@ class Searcher:
         self.default_weights = default_weights or Weights.parse(defaults.WEIGHTS)
         self.plan = plan
         self.union_limit = union_limit
+        if not (np.isfinite(hnsw_ef_growth) and hnsw_ef_growth >= 0):
+            raise QueryError(f"hnsw_ef_growth must be a number >= 0, got {hnsw_ef_growth!r}")
         self.hnsw_ef = hnsw_ef
+        self.hnsw_ef_growth = float(hnsw_ef_growth)
         self.exact = exact
         self.exact_below = exact_below
         self.oversampling = float(oversampling)
@@ -167,6 +174,16 @@ class Searcher:
             )
             self._meta_read_at = now
         return self._meta
+
+    def base_ef(self, points: int | None) -> int:
+        """The ``hnsw_ef`` of a collection of ``points`` points: ``hnsw_ef`` up to
+        :data:`~qdrant_mm.defaults.HNSW_EF_POINTS`, growing as ``(points / that) **
+        hnsw_ef_growth`` above (a bigger graph needs a wider search for the same recall)."""
+        ef = int(self.hnsw_ef or 0)
+        if points is None or points <= defaults.HNSW_EF_POINTS or not self.hnsw_ef_growth:
+            return ef
+        grown = ef * (points / defaults.HNSW_EF_POINTS) ** self.hnsw_ef_growth
+        return min(int(math.ceil(grown)), MAX_EF)
 
     # --- weights --------------------------------------------------------------------------
     def resolve_weights(
@@ -315,7 +332,7 @@ class Searcher:
         ``rescale`` first, then calibrated), and each hit's channel scores and matched photo."""
         active = weights.active()
         page = {"limit": limit, "offset": offset, "filter": filter}
-        ef = max(self.hnsw_ef, 2 * (limit + offset)) if self.hnsw_ef else None
+        ef = max(self.base_ef(meta.points), 2 * (limit + offset)) if self.hnsw_ef else None
         if ef and meta.layout == LAYOUT_PHOTOS and meta.max_photos > 1:
             ef *= PHOTOS_EF_FACTOR
         exact = self.exact or (meta.points is not None and meta.points <= self.exact_below)

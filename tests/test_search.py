@@ -373,6 +373,15 @@ def test_plan_choice_exact_when_small_hnsw_when_large_single_channel_routed(corp
     for h, i in zip(hits, order[:10], strict=True):
         assert h.score == pytest.approx(per["clip"][i], abs=1e-5)
         assert h.scores["blip"] == pytest.approx(per["blip"][i], abs=1e-5)
+    # a collection recorded as a million products: the ef grows with it (256 x 10 ** 0.6)
+    meta.points = 1_000_000
+    backend.write_meta(meta_key(physical), meta.model_dump())
+    corpus.searcher._meta = None
+    corpus.searcher.search_vectors(q, Weights.parse("1,1,1"), limit=10)
+    assert plans[-1].hnsw_ef == 1020  # rounded up
+    corpus.searcher.hnsw_ef_growth = 0.0  # QDRANT_MM_HNSW_EF_GROWTH=0: the ef given, at any size
+    corpus.searcher.search_vectors(q, Weights.parse("1,1,1"), limit=10)
+    assert plans[-1].hnsw_ef == 256
 
 
 def test_sync_records_point_count_for_the_plan(tmp_path, backend, collection_name):  # noqa: F811
