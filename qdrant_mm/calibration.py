@@ -38,22 +38,24 @@ class Statistics:
 def compute_statistics(
     backend: Backend, physical: str, models: ModelBundle, dims: dict[str, int], sample: int = 256
 ) -> Statistics:
-    """Statistics from up to ``sample`` products of each kind that have a title; no
-    calibration when fewer than 2 have one, no source statistics unless at least 2 products
-    stored from photos and 1 stored from its text have one."""
+    """Statistics from up to ``sample`` products of each kind. Text pseudo-queries are the
+    sampled products' titles (their descriptions when they have no title): no calibration
+    when fewer than 2 have one; no source statistics unless at least 2 products are stored
+    from photos and 1 from its text."""
     picked: dict[bool, list[tuple[str, str]]] = {False: [], True: []}
-    for pid, pl in backend.scroll_payload(physical, ["title", VECTORS_FROM]):
+    for pid, pl in backend.scroll_payload(physical, ["title", "description", VECTORS_FROM]):
         kind = pl.get(VECTORS_FROM) == FROM_TEXT
-        if pl.get("title") and len(picked[kind]) < sample:
-            picked[kind].append((pid, str(pl["title"])))
+        if len(picked[kind]) < sample:
+            picked[kind].append((pid, str(pl.get("title") or pl.get("description") or "")))
         if all(len(v) >= sample for v in picked.values()):
             break
     docs = {}
     for kind in (False, True):  # products that vanished meanwhile are left out
         docs[kind], picked[kind] = _first_rows(backend, physical, picked[kind], dims)
     photos, texts = picked[False], picked[True]
-    titles = [t for _, t in photos + texts][:sample]
-    owners = [pid for pid, _ in photos + texts][:sample]
+    titled = [(pid, t) for pid, t in photos + texts if t][:sample]
+    titles = [t for _, t in titled]
+    owners = [pid for pid, _ in titled]
     if len(titles) < 2:
         return Statistics(None, None)
     text_queries = _text_queries(models, titles)

@@ -118,7 +118,7 @@ class Product(BaseModel):
                     v = json.loads(text)
                 except ValueError:
                     raise ValueError(
-                        "a cell starting with '[' must be a JSON array of strings"
+                        "a value starting with '[' must be a JSON array of strings"
                     ) from None
             else:
                 v = text.split("|")
@@ -136,7 +136,9 @@ class Product(BaseModel):
     def _photo_count(self) -> Product:
         n = len(self.image_refs())
         if n > MAX_IMAGES:
-            raise ValueError(f"images: {n} photos, at most {MAX_IMAGES} per product")
+            raise ValueError(
+                f"images: {n} photos (image and images together), at most {MAX_IMAGES} per product"
+            )
         return self
 
     def image_refs(self) -> list[str]:

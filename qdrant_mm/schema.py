@@ -150,7 +150,8 @@ class SourceStats(BaseModel):
 
     def text_to_image_scale(self, query_kind: str, channel: str) -> tuple[float, float]:
         """``(a, b)``: a text-only product's channel score ``s`` on the photo scale is
-        ``a·s + b``."""
+        ``a·s + b`` (the search then caps it at 1, what a photo identical to the query
+        scores)."""
         image = self.stats[query_kind]["image"][channel]  # type: ignore[index]
         text = self.stats[query_kind]["text"][channel]  # type: ignore[index]
         a = image.std / text.std

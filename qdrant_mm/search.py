@@ -78,6 +78,8 @@ PHOTOS_EF_FACTOR = 2
 #: Up to this many text-only products, the photo products are ranked by a search over
 #: everything that much deeper, not by one filtered to them.
 TEXT_ONLY_OVERFETCH = 100
+#: The deepest a search of text-only products is asked for while capping their scores.
+MAX_TEXT_ONLY_FETCH = 4 * MAX_LIMIT
 
 
 class SearchHit(BaseModel):
@@ -311,11 +313,29 @@ class Searcher:
             photos = self._ranked(
                 meta, query, weights, depth, 0, source_filter(filter, False), calibration
             )
-        texts = self._ranked(
-            meta, query, weights, depth, 0, source_filter(filter, True), calibration, rescale
-        )
+        texts = self._text_only_ranked(meta, query, weights, depth, filter, calibration, rescale)
         merged = sorted(photos + texts, key=lambda h: -h.score)
         return merged[offset : offset + limit]
+
+    def _text_only_ranked(
+        self, meta, query, weights, depth, filter, calibration, rescale
+    ) -> list[SearchHit]:
+        """The top ``depth`` text-only products, their channel scores put on the photo scale
+        and capped at 1 (what a photo identical to the query scores: a text never outranks
+        the photo itself). The engine ranks by the uncapped scores, so it is asked deeper
+        until ``depth`` capped hits score at least the last uncapped one (nothing further
+        down can beat them)."""
+        flt, fetch = source_filter(filter, True), depth
+        while True:
+            hits = self._ranked(meta, query, weights, fetch, 0, flt, calibration, rescale)
+            capped = [_capped(h, weights, calibration) for h in hits]
+            if len(hits) < fetch or fetch >= MAX_TEXT_ONLY_FETCH:
+                break
+            floor = hits[-1].score
+            if sum(h.score >= floor for h in capped) >= depth:
+                break
+            fetch *= 4
+        return sorted(capped, key=lambda h: -h.score)[:depth]
 
     def _ranked(
         self,
@@ -449,6 +469,23 @@ class Searcher:
         return decode_image(read_image_bytes(ref, self.limits), self.limits, ref)
 
 
+def _capped(
+    hit: SearchHit, weights: Weights, calibration: Mapping[str, ChannelStats] | None
+) -> SearchHit:
+    """``hit`` (a text-only product, scores on the photo scale) with every channel score above
+    1 lowered to 1 and its score lowered by what that takes off the weighted sum."""
+    over = {ch: s for ch, s in hit.scores.items() if s is not None and s > 1.0}
+    if not over:
+        return hit
+    score = hit.score
+    for ch, s in over.items():
+        std = calibration[ch].std if calibration else 1.0
+        score -= getattr(weights, ch) * (s - 1.0) / std
+    return hit.model_copy(
+        update={"score": score, "scores": {**hit.scores, **dict.fromkeys(over, 1.0)}}
+    )
+
+
 def _block_query(meta: CollectionMeta, query: np.ndarray, channel: str) -> np.ndarray:
     """The fused query scoring ``channel`` alone, as the collection takes it."""
     return _engine_vector(meta, channel_block_query(query, channel, meta.dims))
@@ -471,12 +508,13 @@ def _hit(
     """A result: its score, channel scores (of the photo that scored, mapped through
     ``rescale`` for a text-only product), matched photo and whether it came from text."""
     payload = {k: v for k, v in raw.payload.items() if k not in INTERNAL_FIELDS}
-    matched = payload.get("image")
+    refs = payload.get("image_refs")
+    # one stored photo (a plain fused vector): it is the one that scored
+    matched = refs[0] if isinstance(refs, list) and refs else payload.get("image")
     per_row = {ch: np.array([s]) for ch, s in channel_scores.items()}
     row = 0
     if meta.layout == LAYOUT_PHOTOS and vector is not None and FUSED in raw.vectors:
         row, per_row = matched_row(raw.vectors[FUSED], vector, query, meta.dims)
-        refs = payload.get("image_refs")
         matched = refs[row] if isinstance(refs, list) and row < len(refs) else None
     text_only = payload.get(VECTORS_FROM) == FROM_TEXT
     if text_only:

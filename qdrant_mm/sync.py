@@ -237,6 +237,7 @@ class Syncer:
             )
         self._stale_marked = False
         self._max_photos = 1
+        self._skipped: set[str] = set()
         progress = progress or Progress()
         model_ids, dims = self.models.model_ids(), self.models.dims()
         report = SyncReport(collection=self.collection, rebuilt=rebuild)
@@ -333,17 +334,24 @@ class Syncer:
         """Decide what a product needs: embedding (returns the work), a payload rewrite
         (queued in ``payload_only``), nothing (counted unchanged), or it failed (reported)."""
         refs = product.image_refs()
-        photos, problems = [], []
+        photos: list[Photo] = []
+        problems = []
         for ref in refs:
             source = resolve_image_ref(ref, catalog.base_dir)
             try:
-                photos.append(Photo(ref, source, read_image_bytes(source, self.limits, self.http)))
+                photo = Photo(ref, source, read_image_bytes(source, self.limits, self.http))
             except ImageLoadError as exc:
                 problems.append(str(exc))
+                if self.broken_image == "keep":
+                    break  # the product fails anyway: no more downloads for it
+                continue
+            if all(p.digest != photo.digest for p in photos):  # the same file twice: one row
+                photos.append(photo)
         if problems and self.broken_image == "keep":
             report.failed.append(FailedProduct(id=product.id, reason="; ".join(problems)))
             return None
         if not refs and self.missing_image == "skip":
+            self._skipped.add(product.id)
             report.skipped.append(
                 FailedProduct(id=product.id, reason="no photo (QDRANT_MM_MISSING_IMAGE=skip)")
             )
@@ -430,11 +438,8 @@ class Syncer:
                         reason=f"photo(s) {', '.join(rw.dropped)} could not be decoded: {kept}",
                     )
                 )
-                # What is stored differs from the hash of the photos listed: the next sync
-                # tries the dropped photos again.
-                w.content_hash = content_hash(
-                    w.product, [p.digest for p in rw.photos] + ["dropped"], self.models.model_ids()
-                )
+                # The hash stays that of the photos' bytes: the same broken file is not tried
+                # again; a new file (other bytes) is.
             if rw.text_only and not product_text(w.product):
                 report.failed.append(
                     FailedProduct(
@@ -544,7 +549,8 @@ class Syncer:
                 f"{unidentified[0].error}): nothing deleted until they are fixed"
             )
             return
-        keep = {p.id for p in catalog.products} | {
+        # a product skipped for having no photo is left out as if its row were not there
+        keep = {p.id for p in catalog.products if p.id not in self._skipped} | {
             r.product_id for r in catalog.invalid if r.product_id is not None
         }
         gone = [pid for product_id, (pid, _, _) in stored.items() if product_id not in keep]

@@ -64,7 +64,7 @@ def stored(backend, name):  # noqa: F811
 
 def brute_force(points, dims, q, w, meta, query_kind="text"):
     """product id -> (score, best row) over the stored rows, text-only products put on the
-    photo scale as the search does."""
+    photo scale (capped at 1) as the search does."""
     out = {}
     for pid, sp in points.items():
         rows = np.atleast_2d(sp.vectors[FUSED])
@@ -73,7 +73,7 @@ def brute_force(points, dims, q, w, meta, query_kind="text"):
         if sp.payload.get("vectors_from") == "text" and meta.source_stats is not None:
             for ch in CHANNELS:
                 a, b = meta.source_stats.text_to_image_scale(query_kind, ch)
-                per[ch] = a * per[ch] + b
+                per[ch] = np.minimum(a * per[ch] + b, 1.0)  # never above an identical photo
         fused = sum(getattr(w, ch) * per[ch] for ch in CHANNELS)
         best = int(np.argmax(fused))
         out[pid] = (float(fused[best]), best)
@@ -243,6 +243,9 @@ def test_a_broken_only_photo_keeps_the_stored_version_or_falls_back_to_text(
     assert points["p1"].payload["image_refs"] == ["img/p1_0.png", "img/p1_2.png"]
     hits = Searcher(backend, bundle, collection_name).search("product 0", limit=20).hits
     assert next(h for h in hits if h.id == "p0").text_only
+    # the same broken file is not tried again: nothing to re-embed
+    again = Syncer(backend, bundle, collection_name, broken_image="text").sync(cat)
+    assert again.updated == 0 and again.photos_embedded == 0
 
 
 def test_source_scale_maps_text_statistics_onto_photo_statistics():
@@ -284,6 +287,8 @@ def test_text_only_products_are_ranked_by_the_stored_statistics(
     searcher = Searcher(backend, bundle, collection_name, meta_ttl=0)
     hits = searcher.search("product 3", weights="1,1,1", limit=len(rows)).hits
     kinds = [h.text_only for h in hits]
+    # put on the photo scale, a channel score is never above what an identical photo scores
+    assert all(v <= 1.0 for h in hits if h.text_only for v in h.scores.values())
     assert kinds == ([False] * 12 + [True] * 2 if text_mean > 0 else [True] * 2 + [False] * 12)
     q = bundle.encode_query_text("product 3", CHANNELS)
     want = brute_force(
@@ -322,7 +327,10 @@ def test_a_collection_of_one_photo_per_product_stores_the_first_of_several(
     assert points["t0"].payload["vectors_from"] == "text"
     hits = Searcher(backend, bundle, collection_name).search("gift card", limit=20).hits
     assert {h.id for h in hits if h.text_only} == {"t0", "t1"}
-    assert all(h.matched_image == points[h.id].payload.get("image") for h in hits)
+    for h in hits:  # one stored photo each: it is the one that scored
+        refs = points[h.id].payload["image_refs"]
+        assert h.matched_image == (refs[0] if refs else None)
+    assert next(h for h in hits if h.id == "p1").matched_image == "img/p1_0.png"
     Syncer(backend, bundle, collection_name).sync(cat, rebuild=True)
     meta = read_collection_meta(backend, backend.resolve(collection_name))
     assert meta.layout == LAYOUT_PHOTOS
@@ -356,3 +364,27 @@ def test_a_product_without_photo_or_text_fails_alone(tmp_path, backend, collecti
     )
     assert set(stored(backend, collection_name)) == {"a"}
     assert point_id("a") in {sp.id for sp in stored(backend, collection_name).values()}
+
+
+def test_skip_removes_a_stored_product_that_lost_its_photo(tmp_path, backend, collection_name):  # noqa: F811
+    cat, rows = shop(tmp_path)
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name).sync(cat)
+    del rows[0]["image"]  # p0 loses its photo
+    write_shop(tmp_path, rows)
+    report = Syncer(backend, bundle, collection_name, missing_image="skip").sync(cat)
+    assert {f.id for f in report.skipped} == {"p0", "t0", "t1"} and report.deleted == 3
+    assert set(stored(backend, collection_name)) == {r["id"] for r in rows} - {"p0", "t0", "t1"}
+
+
+def test_statistics_need_no_title_on_text_only_products(tmp_path, backend, collection_name):  # noqa: F811
+    """A text-only product with a description but no title is still put on the photo scale."""
+    cat, rows = shop(tmp_path)
+    for r in rows:
+        if r["id"].startswith("t"):
+            r.pop("title")
+            r["description"] = r.get("description") or "a knitting pattern booklet"
+    write_shop(tmp_path, rows)
+    Syncer(backend, fake_bundle(), collection_name).sync(cat)
+    meta = read_collection_meta(backend, backend.resolve(collection_name))
+    assert meta.text_only == 2 and meta.source_stats is not None
