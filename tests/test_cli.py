@@ -404,6 +404,9 @@ def test_photo_lists_and_text_only_products_via_cli(cli, shop, tmp_path, monkeyp
     assert table.exit_code == 0
     card_row = next(line for line in table.output.splitlines() if "card" in line)
     assert card_row.rstrip(" │").endswith("text")  # the photo column of a text-only hit
+    by_photo = cli("search", "--image", str(images / "fm-00002.png"), "--limit", "1")
+    row = next(line for line in by_photo.output.splitlines() if "multi" in line)
+    assert row.rstrip(" │").endswith("2/2")  # its second photo scored
     monkeypatch.setenv("QDRANT_MM_MISSING_IMAGE", "skip")
     skipped = cli("sync", str(catalog), "--json")
     assert skipped.exit_code == 0, skipped.output

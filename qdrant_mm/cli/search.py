@@ -117,7 +117,7 @@ def search(
     # one found by its text
     photos = any(h.text_only or len(h.payload.get("image_refs") or ()) > 1 for h in result.hits)
     if photos:
-        table.add_column("photo", overflow="fold")
+        table.add_column("photo", no_wrap=True)
     for rank, h in enumerate(result.hits, start=offset + 1):
         cells = [
             f"{h.scores[c]:.3f}" if h.scores[c] is not None else "-"
@@ -132,16 +132,17 @@ def search(
             Text(str(h.payload.get("title", ""))),
             Text(str(h.payload.get("category", ""))),
             Text(str(h.payload.get("price", ""))),
-            # "text": a product without a photo, found by its text
-            *(
-                [Text("text") if h.text_only else Text(_file_name(h.matched_image))]
-                if photos
-                else []
-            ),
+            *([Text(_photo_cell(h))] if photos else []),
         )
     out.print(table)
 
 
-def _file_name(ref: str | None) -> str:
-    """The last part of a photo's path or URL (the table is narrow)."""
-    return (ref or "").rstrip("/").rsplit("/", 1)[-1]
+def _photo_cell(hit) -> str:
+    """Which photo scored, short: ``2/3`` (the second of three), ``text`` for a product found by
+    its text (``--json`` has the photo's reference)."""
+    if hit.text_only:
+        return "text"
+    refs = hit.payload.get("image_refs") or []
+    if hit.matched_image in refs:
+        return f"{refs.index(hit.matched_image) + 1}/{len(refs)}"
+    return "1/1" if hit.matched_image else ""
