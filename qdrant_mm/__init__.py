@@ -42,7 +42,8 @@ if typing.TYPE_CHECKING:
     from qdrant_mm.profiles import Profile, ProfileStore
     from qdrant_mm.search import Searcher, SearchHit, SearchResult
     from qdrant_mm.settings import Settings, load_settings
-    from qdrant_mm.sync import Syncer, SyncReport
+    from qdrant_mm.sync import Syncer
+    from qdrant_mm.sync_report import SyncReport
     from qdrant_mm.weights import CHANNELS, Weights
 
 #: Public names that live in heavier modules (qdrant-client, numpy, pydantic models), imported
@@ -61,7 +62,7 @@ _LAZY: dict[str, str] = {
     "Settings": "qdrant_mm.settings",
     "load_settings": "qdrant_mm.settings",
     "Syncer": "qdrant_mm.sync",
-    "SyncReport": "qdrant_mm.sync",
+    "SyncReport": "qdrant_mm.sync_report",
     "CHANNELS": "qdrant_mm.weights",
     "Weights": "qdrant_mm.weights",
 }
