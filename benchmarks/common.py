@@ -41,6 +41,19 @@ CATEGORIES = ("shoes", "shirts", "bags", "hats", "dresses", "watches", "toys", "
 
 
 # --- synthetic vectors --------------------------------------------------------------------------
+#: The weightings every benchmark measures: the centre, the corners and the edges of the
+#: simplex (each adds its skewed ones).
+SIMPLEX_WEIGHTINGS: dict[str, tuple[float, float, float]] = {
+    "centre 1/3,1/3,1/3": (1 / 3, 1 / 3, 1 / 3),
+    "corner blip 1,0,0": (1.0, 0.0, 0.0),
+    "corner clip 0,1,0": (0.0, 1.0, 0.0),
+    "corner interr. 0,0,1": (0.0, 0.0, 1.0),
+    "edge 0.5,0.5,0": (0.5, 0.5, 0.0),
+    "edge 0.5,0,0.5": (0.5, 0.0, 0.5),
+    "edge 0,0.5,0.5": (0.0, 0.5, 0.5),
+}
+
+
 def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
@@ -144,22 +157,30 @@ def exact_topk_blocks(
                     score += np.float32(w) * sims[ch]
             if mask is not None:
                 score[~mask[lo : lo + m]] = -np.inf
-            kk = min(k, m)
-            top = np.argpartition(-score, kk - 1, axis=0)[:kk]
-            cand_s = np.take_along_axis(score, top, axis=0)
-            cand_i = top + lo
-            if name in best:
-                cand_s = np.concatenate([best[name][0], cand_s])
-                cand_i = np.concatenate([best[name][1], cand_i])
-                keep = np.argpartition(-cand_s, k - 1, axis=0)[:k]
-                cand_s = np.take_along_axis(cand_s, keep, axis=0)
-                cand_i = np.take_along_axis(cand_i, keep, axis=0)
-            best[name] = (cand_s, cand_i)
+            best[name] = merge_top(best.get(name), score, lo, k)
     out: dict[str, list[np.ndarray]] = {}
     for name, (scores, idx) in best.items():
         order = np.argsort(-scores, axis=0, kind="stable")[:k]
         out[name] = [idx[order[:, j], j] for j in range(nq)]
     return out
+
+
+def merge_top(
+    best: tuple[np.ndarray, np.ndarray] | None, score: np.ndarray, lo: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The running top-``k`` ``(scores, product indices)``, each ``(k, Q)``, after a block of
+    scores ``(m, Q)`` of the products starting at index ``lo`` (unordered: sort at the end)."""
+    kk = min(k, len(score))
+    top = np.argpartition(-score, kk - 1, axis=0)[:kk]
+    s = np.take_along_axis(score, top, axis=0)
+    i = top + lo
+    if best is not None:
+        s = np.concatenate([best[0], s])
+        i = np.concatenate([best[1], i])
+        keep = np.argpartition(-s, k - 1, axis=0)[:k]
+        s = np.take_along_axis(s, keep, axis=0)
+        i = np.take_along_axis(i, keep, axis=0)
+    return s, i
 
 
 def peak_rss_bytes() -> int:
@@ -191,9 +212,11 @@ def seed_collection(
     ``QDRANT_MM_QUANTIZATION`` would give it) and write every product through
     ``backend.upsert``; returns the seconds the writes took."""
     from qdrant_mm.fusion import fuse_document
+    from qdrant_mm.schema import vector_names
 
     dims = {ch: int(vectors[ch].shape[1]) for ch in CHANNELS}
-    create_physical(backend, name, model_ids, dims, quantization)
+    meta = create_physical(backend, name, model_ids, dims, quantization)
+    channels = [ch for ch in CHANNELS if ch in vector_names(meta.layout)]  # what the layout has
     n = len(vectors[CHANNELS[0]])
     ids = product_ids(n)
     rng = np.random.default_rng(7)
@@ -205,7 +228,7 @@ def seed_collection(
         records = [
             PointRecord(
                 point_id(ids[i]),
-                {**{ch: vectors[ch][i] for ch in CHANNELS}, FUSED: fused[i - lo]},
+                {**{ch: vectors[ch][i] for ch in channels}, FUSED: fused[i - lo]},
                 {
                     "product_id": ids[i],
                     "title": f"product {i}",
@@ -269,6 +292,21 @@ def percentiles(samples_s: Sequence[float]) -> dict[str, float]:
         "mean_ms": float(a.mean()),
         "n": len(a),
     }
+
+
+def memory_status() -> dict[str, int]:
+    """VmRSS, RssAnon (memory the kernel cannot drop) and RssFile (file pages, e.g. Edge's
+    mapped segment files) of this process in bytes (Linux /proc; elsewhere VmRSS only)."""
+    out = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key = line.split(":")[0]
+                if key in ("VmRSS", "RssAnon", "RssFile"):
+                    out[key] = int(line.split()[1]) * 1024
+    except OSError:
+        out["VmRSS"] = rss_bytes()
+    return out
 
 
 def rss_bytes() -> int:

@@ -66,6 +66,7 @@ from common import (  # noqa: E402
     DIMS,
     IMG_DIR,
     RESULTS_DIR,
+    SIMPLEX_WEIGHTINGS,
     Generator,
     du_bytes,
     edge_shard,
@@ -94,13 +95,7 @@ from qdrant_mm.weights import CHANNELS, Weights  # noqa: E402
 from tests.fakes import fake_bundle  # noqa: E402
 
 WEIGHTINGS: dict[str, tuple[float, float, float]] = {
-    "centre 1/3,1/3,1/3": (1 / 3, 1 / 3, 1 / 3),
-    "corner blip 1,0,0": (1.0, 0.0, 0.0),
-    "corner clip 0,1,0": (0.0, 1.0, 0.0),
-    "corner interr. 0,0,1": (0.0, 0.0, 1.0),
-    "edge 0.5,0.5,0": (0.5, 0.5, 0.0),
-    "edge 0.5,0,0.5": (0.5, 0.0, 0.5),
-    "edge 0,0.5,0.5": (0.0, 0.5, 0.5),
+    **SIMPLEX_WEIGHTINGS,
     "skewed 0.7,0.2,0.1": (0.7, 0.2, 0.1),
 }
 PLANS = ("fused", "union", "formula", "rrf", "dbsf", "fused_novec", "clip")
@@ -217,18 +212,8 @@ def _quantization_search(args: argparse.Namespace) -> QuantizationSearch | None:
 
 def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, PlanFn]:
     ef, depth = args.ef, args.depth
-    bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
     searchers = {
-        p: Searcher(
-            backend,
-            bundle,
-            COLLECTION,
-            plan=p,
-            union_limit=depth,
-            hnsw_ef=ef,
-            hnsw_ef_growth=0,  # the ef measured is the ef given, at every N
-            oversampling=args.oversampling,
-        )
+        p: shipped_searcher(backend, ef, args.oversampling, p, union_limit=depth)
         for p in ("fused", "union")
     }
     quantization = _quantization_search(args)
@@ -633,21 +618,30 @@ def weighting_recalls(
     return row, times
 
 
+def shipped_searcher(
+    backend: Any, ef: int, oversampling: float, plan: str = "fused", union_limit: int = 64
+) -> Searcher:
+    """The shipped plan's Searcher (or ``plan``'s) over the benchmark collection at exactly
+    ``ef`` (no growth with N: the ef measured is the ef given)."""
+    bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
+    return Searcher(
+        backend,
+        bundle,
+        COLLECTION,
+        plan=plan,  # type: ignore[arg-type]
+        union_limit=union_limit,
+        hnsw_ef=ef,
+        hnsw_ef_growth=0,
+        oversampling=oversampling,
+    )
+
+
 def oversampling_sweep(backend, queries, exact, args) -> dict[str, Any]:
     """Recall@10 and p50 of the shipped plan per oversampling (quantized collections), at
     ``--ef``, for every weighting."""
-    bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
     res: dict[str, Any] = {}
     for o in args.oversampling_sweep:
-        s = Searcher(
-            backend,
-            bundle,
-            COLLECTION,
-            plan="fused",
-            hnsw_ef=args.ef,
-            hnsw_ef_growth=0,
-            oversampling=o,
-        )
+        s = shipped_searcher(backend, args.ef, o)
         row, times = weighting_recalls(s, queries, exact)
         res[f"{o:g}"] = {"weightings": row, "fused_latency": percentiles(times)}
         worst = min(v["recall_mean"] for v in row.values())
@@ -661,16 +655,7 @@ def oversampling_sweep(backend, queries, exact, args) -> dict[str, Any]:
 def filtered(backend, queries, filters, exact, args) -> dict[str, Any]:
     """Recall@10 and latency of the shipped plan with each filter (the exact top-10 among the
     products the filter keeps), for the weightings of :data:`FILTER_WEIGHTINGS`."""
-    bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
-    s = Searcher(
-        backend,
-        bundle,
-        COLLECTION,
-        plan="fused",
-        hnsw_ef=args.ef,
-        hnsw_ef_growth=0,
-        oversampling=args.oversampling,
-    )
+    s = shipped_searcher(backend, args.ef, args.oversampling)
     res: dict[str, Any] = {}
     for fname, (flt, _) in filters.items():
         for wname in FILTER_WEIGHTINGS:
@@ -697,18 +682,9 @@ def filtered(backend, queries, filters, exact, args) -> dict[str, Any]:
 def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[str, Any]:
     """Recall@10 (and p50) of the shipped plan per hnsw_ef, for every weighting; the clip-only
     search alongside. (Searcher asks for at least 2·(limit+offset) = 20.)"""
-    bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
     res: dict[str, Any] = {}
     for ef in args.ef_sweep:
-        s = Searcher(
-            backend,
-            bundle,
-            COLLECTION,
-            plan="fused",
-            hnsw_ef=ef,
-            hnsw_ef_growth=0,
-            oversampling=args.oversampling,
-        )
+        s = shipped_searcher(backend, ef, args.oversampling)
         row, times = weighting_recalls(s, queries, exact)
         r = []
         for j, q in enumerate(queries):

@@ -61,11 +61,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     DIMS,
     RESULTS_DIR,
+    SIMPLEX_WEIGHTINGS,
     Generator,
     du_bytes,
     log,
     machine,
+    memory_status,
     merge_results,
+    merge_top,
     peak_rss_bytes,
     percentiles,
     rss_bytes,
@@ -78,13 +81,7 @@ from qdrant_mm.schema import FUSED, FUSED_HNSW  # noqa: E402
 from qdrant_mm.weights import CHANNELS, Weights  # noqa: E402
 
 WEIGHTINGS: dict[str, tuple[float, float, float]] = {
-    "centre 1/3,1/3,1/3": (1 / 3, 1 / 3, 1 / 3),
-    "corner blip 1,0,0": (1.0, 0.0, 0.0),
-    "corner clip 0,1,0": (0.0, 1.0, 0.0),
-    "corner interr. 0,0,1": (0.0, 0.0, 1.0),
-    "edge 0.5,0.5,0": (0.5, 0.5, 0.0),
-    "edge 0.5,0,0.5": (0.5, 0.0, 0.5),
-    "edge 0,0.5,0.5": (0.0, 0.5, 0.5),
+    **SIMPLEX_WEIGHTINGS,
     "skewed 0.6,0.3,0.1": (0.6, 0.3, 0.1),
     "skewed 0.1,0.3,0.6": (0.1, 0.3, 0.6),
 }
@@ -149,34 +146,16 @@ def query_matrix(gen: Generator, nq: int, seed: int) -> tuple[np.ndarray, list[t
     return np.stack(cols, axis=1).astype(np.float32), labels
 
 
-def _merge_top(
-    best: tuple[np.ndarray, np.ndarray] | None, score: np.ndarray, lo: int, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Running top-``k`` (scores, product indices), each ``(k, Q)``, after a block of scores
-    ``(m, Q)`` starting at product ``lo``."""
-    kk = min(k, len(score))
-    top = np.argpartition(-score, kk - 1, axis=0)[:kk]
-    s = np.take_along_axis(score, top, axis=0)
-    i = top + lo
-    if best is not None:
-        s = np.concatenate([best[0], s])
-        i = np.concatenate([best[1], i])
-        keep = np.argpartition(-s, k - 1, axis=0)[:k]
-        s = np.take_along_axis(s, keep, axis=0)
-        i = np.take_along_axis(i, keep, axis=0)
-    return s, i
-
-
 def exact_top(catalog: Catalog, qmat: np.ndarray, k: int = LIMIT) -> dict[str, list[set[int]]]:
     """The exact top-``k`` products per query column: ``"max"`` by the max over each product's
     photos, ``"first"`` by its first photo alone (the single layout's ranking)."""
     best: dict[str, tuple[np.ndarray, np.ndarray] | None] = {"max": None, "first": None}
     for lo, photos, counts in catalog.blocks():
         s = photos @ qmat  # (m, K, Q)
-        best["first"] = _merge_top(best["first"], s[:, 0, :], lo, k)
+        best["first"] = merge_top(best["first"], s[:, 0, :], lo, k)
         missing = np.arange(catalog.photos)[None, :] >= counts[:, None]
         s[missing] = -np.inf
-        best["max"] = _merge_top(best["max"], s.max(axis=1), lo, k)
+        best["max"] = merge_top(best["max"], s.max(axis=1), lo, k)
     return {
         name: [set(idx[:, c].tolist()) for c in range(idx.shape[1])]
         for name, (_, idx) in best.items()  # type: ignore[misc]
@@ -229,16 +208,8 @@ def layout_points(qe: Any, layout: str, lo: int, photos: np.ndarray, counts: np.
 
 
 def rss_anon_bytes() -> int:
-    """Anonymous resident memory of this process (the part of the RSS that is not file pages
-    the kernel can drop: Edge maps its vector and graph files), 0 where /proc has no answer."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    """Anonymous resident memory (not Edge's mapped files), 0 where /proc has no answer."""
+    return memory_status().get("RssAnon", 0)
 
 
 def build(qe: Any, layout: str, path: Path, catalog: Catalog, batch: int) -> dict[str, Any]:
@@ -476,7 +447,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             )
             log(
                 f"  {layout}: loaded in {t['s']:.1f} s, rss +{(rss_bytes() - rss0) / 2**30:.2f} "
-                f"GiB (anonymous +{(rss_anon_bytes() - anon0) / 2**30:.2f} GiB)"
+                f"GiB (anonymous +{(memory_status().get('RssAnon', 0) - anon0) / 2**30:.2f} GiB)"
             )
         qmat, labels = query_matrix(gen, args.queries + args.warmup, args.seed + 999)
         with timer() as t:

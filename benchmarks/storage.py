@@ -58,6 +58,7 @@ from common import (  # noqa: E402
     log,
     machine,
     make_backend,
+    memory_status,
     merge_results,
     percentiles,
     product_ids,
@@ -113,22 +114,6 @@ def _cold_edge(path: Path) -> Any:
 
 
 # --- children: build, reopen ----------------------------------------------------------------
-def _mem() -> dict[str, int]:
-    """VmRSS, RssAnon, RssFile of this process in bytes (Linux)."""
-    out = {}
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                key = line.split(":")[0]
-                if key in ("VmRSS", "RssAnon", "RssFile"):
-                    out[key] = int(line.split()[1]) * 1024
-    except OSError:
-        from common import rss_bytes
-
-        out["VmRSS"] = rss_bytes()
-    return out
-
-
 def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: after[k] - before.get(k, 0) for k in after}
 
@@ -139,7 +124,7 @@ def child_build(variant: str, path: Path, args: argparse.Namespace) -> dict[str,
     gen = Generator(DIMS, args.latent_dim, args.noise, args.seed)
     vectors = gen.products(args.n)
     gc.collect()
-    before = _mem()
+    before = memory_status()
     backend = open_variant(variant, path)
     seed_s = seed_collection(
         backend,
@@ -150,7 +135,7 @@ def child_build(variant: str, path: Path, args: argparse.Namespace) -> dict[str,
     )
     opt_s = backend.optimize(COLLECTION)
     gc.collect()
-    after = _mem()
+    after = memory_status()
     info = backend.shard_info(COLLECTION) if variant.startswith("edge") else {}
     backend.close()
     return {
@@ -163,13 +148,13 @@ def child_build(variant: str, path: Path, args: argparse.Namespace) -> dict[str,
 
 def child_open(variant: str, path: Path, args: argparse.Namespace) -> dict[str, Any]:
     from qdrant_mm.backends.base import QueryPlan
-    from qdrant_mm.fusion import query_vector
+    from qdrant_mm.fusion import channel_block_query, query_vector
     from qdrant_mm.weights import Weights
 
     gen = Generator(DIMS, args.latent_dim, args.noise, args.seed)
     queries = gen.queries(20, seed=4242)
     gc.collect()
-    before = _mem()
+    before = memory_status()
     t0 = time.perf_counter()
     backend = open_variant(variant, path)
     backend.count(COLLECTION)
@@ -181,9 +166,10 @@ def child_open(variant: str, path: Path, args: argparse.Namespace) -> dict[str, 
             COLLECTION,
             QueryPlan(using="fused", vector=vec, limit=10, hnsw_ef=128, with_vectors=("fused",)),
         )
-        backend.query(COLLECTION, QueryPlan(using="clip", vector=q["clip"], limit=10, hnsw_ef=128))
+        clip = channel_block_query(q["clip"], "clip", DIMS)  # a one-channel search, as shipped
+        backend.query(COLLECTION, QueryPlan(using="fused", vector=clip, limit=10, hnsw_ef=256))
     gc.collect()
-    after = _mem()
+    after = memory_status()
     backend.close()
     return {"open_s": open_s, "rss_open": _delta(after, before)}
 
