@@ -114,7 +114,7 @@ class RowBuilder:
         reusable = _stored_by_digest(work, self.dims)
         out = []
         for photo in work.photos:
-            if photo.digest in reusable or any(p.digest == photo.digest for p, _ in out):
+            if photo.digest in reusable:  # sync lists each file once
                 continue
             try:
                 out.append((photo, decode_image(photo.data, self.limits, photo.source)))

@@ -42,6 +42,7 @@ from qdrant_mm.collection import (
 from qdrant_mm.encoders.bundle import ModelBundle
 from qdrant_mm.errors import CatalogError, ConfigError, ImageLoadError, StoredStateError
 from qdrant_mm.fusion import split
+from qdrant_mm.hit_rows import source_filter
 from qdrant_mm.image_sources import record_catalog_folder
 from qdrant_mm.images import ImageLimits, read_image_bytes, resolve_image_ref
 from qdrant_mm.product_rows import (
@@ -530,7 +531,7 @@ class Syncer:
             return
         before = meta.model_dump()
         meta.points = self.backend.count(physical)
-        meta.text_only = self.backend.count(physical, _text_only_filter())
+        meta.text_only = self.backend.count(physical, source_filter(None, text_only=True))
         meta.max_photos = max(meta.max_photos, self._max_photos)  # an upper bound
         if calibrate and (meta.calibration is None or meta.calibration_stale):
             # None when fewer than 2 stored products have a title: then there are no
@@ -564,14 +565,6 @@ class Syncer:
             " removed so that no orphan is left. Run the sync again: it continues in"
             f" {live!r}"
         )
-
-
-def _text_only_filter() -> Any:
-    from qdrant_client import models
-
-    return models.Filter(
-        must=[models.FieldCondition(key=VECTORS_FROM, match=models.MatchValue(value=FROM_TEXT))]
-    )
 
 
 def _batches(items: Sequence, size: int) -> Iterable[Sequence]:

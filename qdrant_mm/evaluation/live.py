@@ -43,7 +43,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from qdrant_mm.catalog import point_id
 from qdrant_mm.evaluation.metrics import (
     DEFAULT_DEFINITIONS,
     DEFAULT_KS,
@@ -54,9 +53,7 @@ from qdrant_mm.evaluation.metrics import (
 from qdrant_mm.evaluation.qrels import Qrels
 from qdrant_mm.evaluation.runner import channel_candidates, in_metric_order
 from qdrant_mm.evaluation.tuning import QueryCandidates
-from qdrant_mm.fusion import query_vector
-from qdrant_mm.hit_rows import matched_row
-from qdrant_mm.schema import FROM_TEXT, FUSED, LAYOUT_PHOTOS, VECTORS_FROM
+from qdrant_mm.schema import FROM_TEXT, VECTORS_FROM
 from qdrant_mm.search import MAX_LIMIT, Searcher, SearchHit
 from qdrant_mm.weights import CHANNELS, Weights
 
@@ -309,31 +306,18 @@ class LiveEvaluator:
     ) -> list[SearchHit]:
         """The candidates' hits with what the engine's hits carry besides scores: whether the
         product was stored from its text, and the photo that scores best under ``weights``
-        (for a product with several, read from its stored rows)."""
-        meta = self.searcher.meta
-        photos = meta.layout == LAYOUT_PHOTOS
-        several = [
-            point_id(h.id)
-            for h in hits
-            if photos and len(_refs(h.payload)) > 1 and not _from_text(h.payload)
-        ]
-        rows = {}
-        if several:
-            stored = self.searcher.backend.retrieve(self.searcher.collection, several, (FUSED,))
-            rows = {str(sp.payload.get("product_id")): sp.vectors.get(FUSED) for sp in stored}
-        vector = query_vector(q.vectors, weights, meta.dims)[0] if rows else None
+        (from the candidates' per-photo scores, in the order of the stored rows)."""
+        index = {pid: i for i, pid in enumerate(q.candidates.ids)}
         out = []
         for h in hits:
             refs = _refs(h.payload)
             if _from_text(h.payload):
                 matched = None
-            elif not photos:
-                matched = h.payload.get("image")
-            elif rows.get(h.id) is not None and vector is not None:
-                best, _ = matched_row(rows[h.id], vector, q.vectors, meta.dims)
+            elif refs:
+                best = q.candidates.best_photo(index[h.id], weights)
                 matched = refs[best] if best < len(refs) else None
-            else:
-                matched = refs[0] if len(refs) == 1 else None
+            else:  # stored before photo lists
+                matched = h.payload.get("image")
             out.append(
                 h.model_copy(update={"matched_image": matched, "text_only": _from_text(h.payload)})
             )

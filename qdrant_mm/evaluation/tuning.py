@@ -170,12 +170,16 @@ class QueryCandidates:
             np.maximum.at(out, self._owner, self._rows @ w)
         return out
 
+    def best_photo(self, index: int, weights: Weights | Sequence[float] | np.ndarray) -> int:
+        """Which photo (row) of candidate ``index`` scores best under ``weights``; 0 for a
+        candidate with one."""
+        rows = self._rows[self._owner == index]
+        return int(np.argmax(rows @ _vector(weights))) if len(rows) else 0
+
     def best_row(self, index: int, weights: Weights | Sequence[float] | np.ndarray) -> np.ndarray:
         """The channel scores of candidate ``index`` under ``weights``: its best photo's."""
         rows = self._rows[self._owner == index]
-        if not len(rows):
-            return self.scores[index]
-        return rows[int(np.argmax(rows @ _vector(weights)))]
+        return rows[self.best_photo(index, weights)] if len(rows) else self.scores[index]
 
     def rank(self, weights: Weights | Sequence[float] | np.ndarray) -> list[str]:
         """Candidate ids by descending fused score, ties by ascending id."""
