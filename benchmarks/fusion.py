@@ -84,11 +84,13 @@ from common import (  # noqa: E402
 
 from qdrant_mm import search as search_module  # noqa: E402
 from qdrant_mm.backends.base import (  # noqa: E402
+    QUANTIZATIONS,
     BuildWatch,
     HnswSpec,
     QuantizationSearch,
     QueryPlan,
 )
+from qdrant_mm.defaults import OVERSAMPLING_BY_QUANTIZATION  # noqa: E402
 from qdrant_mm.schema import FUSED, FUSED_HNSW, LAYOUT, LAYOUT_CHANNELS  # noqa: E402
 from qdrant_mm.search import Searcher  # noqa: E402
 from qdrant_mm.weights import CHANNELS, Weights  # noqa: E402
@@ -203,17 +205,34 @@ def local_plans(backend: Any, depth: int) -> dict[str, PlanFn]:
     return {"formula": formula, "rrf": rrf, "dbsf": dbsf}
 
 
+def oversampling(args: argparse.Namespace) -> float:
+    """``--oversampling``, else what the Searcher uses on a collection of this quantization."""
+    if args.oversampling is not None:
+        return args.oversampling
+    return OVERSAMPLING_BY_QUANTIZATION.get(args.quantization, 1.0)
+
+
 def _quantization_search(args: argparse.Namespace) -> QuantizationSearch | None:
     """What Searcher sends on a quantized collection (None when it is not quantized)."""
     if args.quantization == "none":
         return None
-    return QuantizationSearch(rescore=True, oversampling=args.oversampling)
+    return QuantizationSearch(rescore=True, oversampling=oversampling(args))
+
+
+def _baseline_quantization_search(args: argparse.Namespace) -> QuantizationSearch | None:
+    """The baseline's rescoring: the oversampling its own quantization gets by default (a
+    turbo2 ``fused`` asking for 8 must not make the int8 baseline rescore 8x too)."""
+    if args.layout == LAYOUT_CHANNELS or args.baseline_quantization == "none":
+        return None
+    return QuantizationSearch(
+        rescore=True, oversampling=OVERSAMPLING_BY_QUANTIZATION[args.baseline_quantization]
+    )
 
 
 def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, PlanFn]:
     ef, depth = args.ef, args.depth
     searchers = {
-        p: shipped_searcher(backend, ef, args.oversampling, p, union_limit=depth)
+        p: shipped_searcher(backend, ef, oversampling(args), p, union_limit=depth)
         for p in ("fused", "union")
     }
     quantization = _quantization_search(args)
@@ -237,11 +256,7 @@ def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, Pl
     channels = args.layout == LAYOUT_CHANNELS
     baseline = COLLECTION if channels else BASELINE
 
-    base_quant = (
-        QuantizationSearch(rescore=True, oversampling=args.oversampling)
-        if not channels and args.baseline_quantization != "none"
-        else None
-    )
+    base_quant = _baseline_quantization_search(args)
 
     def clip_only(q, w):
         plan = QueryPlan(
@@ -422,6 +437,36 @@ def write_baseline(backend, n: int, gen: Generator, quantization: str, watch_eve
     return time.perf_counter() - start
 
 
+def baseline_source(args: argparse.Namespace, n: int) -> tuple[Path, dict[str, Any]]:
+    """The earlier ``--store`` run named by ``--baseline-from`` (checked before any writing):
+    its folder for N and its ``built.json``, which must describe the same data."""
+    source = Path(args.baseline_from) / f"edge-{n}"
+    marker = source / "built.json"
+    if not marker.is_file() or not (source / "collections" / BASELINE).is_dir():
+        raise SystemExit(f"--baseline-from: {source} holds no finished build with a baseline")
+    built = json.loads(marker.read_text())
+    mine = {
+        "n": n,
+        "latent_dim": args.latent_dim,
+        "noise": args.noise,
+        "seed": args.seed,
+        "data": "blocks",
+        "baseline": args.baseline_quantization,
+    }
+    if any(built["params"].get(k) != v for k, v in mine.items()):
+        raise SystemExit(f"--baseline-from {source} holds other data: {built['params']}")
+    return source, built
+
+
+def copy_baseline(args: argparse.Namespace, n: int, store: Path) -> dict[str, Any]:
+    """Copy the indexed baseline collection of an earlier ``--store`` run with the same data
+    (``--baseline-from DIR``) instead of building it again (12 minutes at 1M here); its build
+    time comes along from that store's ``built.json``."""
+    source, built = baseline_source(args, n)
+    shutil.copytree(source / "collections" / BASELINE, store / "collections" / BASELINE)
+    return {"baseline_from": str(source), "baseline_build_s": built["timings"]["baseline_build_s"]}
+
+
 def _rss() -> str:
     return f"{rss_bytes() / 2**30:.1f} GiB"
 
@@ -456,7 +501,8 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             "rrf_k": RRF_K,
             "dims": DIMS,
             "quantization": args.quantization,
-            "oversampling": args.oversampling if args.quantization != "none" else None,
+            "oversampling": oversampling(args) if args.quantization != "none" else None,
+            "baseline_oversampling": OVERSAMPLING_BY_QUANTIZATION.get(args.baseline_quantization),
             "layout": args.layout,
             "fused_hnsw": vars(hnsw) if hnsw else None,
             "data": "blocks",
@@ -476,6 +522,8 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
         out["filter_shares"] = {k: float(m.mean()) for k, (_, m) in filters.items()}
         kept = _kept_store(args, kind, n)
         built = kept.read_built() if kept else None
+        if args.baseline_from and not built:
+            baseline_source(args, n)
         backend = make_backend(kind, kept.path if kept else workdir / "store")
         if built:
             log(f"[{kind} N={n}] reusing the indexed store in {kept.path}")
@@ -498,7 +546,10 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
                 f"{out['peak_rss_build_bytes'] / 2**30:.1f} GiB, store "
                 f"{out['disk_after_build_bytes'] / 1e9:.1f} GB"
             )
-            if args.baseline and kind == "edge" and args.layout != LAYOUT_CHANNELS:
+            if args.baseline and kind == "edge" and args.baseline_from:
+                out.update(copy_baseline(args, n, kept.path if kept else workdir / "store"))
+                log(f"[{kind} N={n}] baseline copied from {out['baseline_from']}")
+            elif args.baseline and kind == "edge" and args.layout != LAYOUT_CHANNELS:
                 log(f"[{kind} N={n}] one-vector baseline: writing + optimize()")
                 out["baseline_build_s"] = write_baseline(
                     backend, n, gen, args.baseline_quantization, args.watch_every
@@ -655,7 +706,7 @@ def oversampling_sweep(backend, queries, exact, args) -> dict[str, Any]:
 def filtered(backend, queries, filters, exact, args) -> dict[str, Any]:
     """Recall@10 and latency of the shipped plan with each filter (the exact top-10 among the
     products the filter keeps), for the weightings of :data:`FILTER_WEIGHTINGS`."""
-    s = shipped_searcher(backend, args.ef, args.oversampling)
+    s = shipped_searcher(backend, args.ef, oversampling(args))
     res: dict[str, Any] = {}
     for fname, (flt, _) in filters.items():
         for wname in FILTER_WEIGHTINGS:
@@ -684,18 +735,17 @@ def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[st
     search alongside. (Searcher asks for at least 2·(limit+offset) = 20.)"""
     res: dict[str, Any] = {}
     for ef in args.ef_sweep:
-        s = shipped_searcher(backend, ef, args.oversampling)
+        s = shipped_searcher(backend, ef, oversampling(args))
         row, times = weighting_recalls(s, queries, exact)
         r = []
         for j, q in enumerate(queries):
             channels = args.layout == LAYOUT_CHANNELS
-            quant = (
-                QuantizationSearch(rescore=True, oversampling=args.oversampling)
-                if not channels and args.baseline_quantization != "none"
-                else None
-            )
             plan = QueryPlan(
-                using="clip", vector=q["clip"], limit=10, hnsw_ef=max(ef, 20), quantization=quant
+                using="clip",
+                vector=q["clip"],
+                limit=10,
+                hnsw_ef=max(ef, 20),
+                quantization=_baseline_quantization_search(args),
             )
             baseline = COLLECTION if channels else BASELINE
             if not backend.collection_exists(baseline):
@@ -1053,15 +1103,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--quantization",
-        choices=["none", "int8"],
+        choices=["none", *QUANTIZATIONS],
         default="none",
         help="create the collection with this quantization of fused (QDRANT_MM_QUANTIZATION)",
     )
     ap.add_argument(
         "--oversampling",
         type=float,
-        default=2.0,
-        help="quantized collections: Searcher's oversampling (QDRANT_MM_OVERSAMPLING)",
+        default=None,
+        help="quantized collections: Searcher's oversampling (QDRANT_MM_OVERSAMPLING; default: "
+        "what the Searcher uses for the quantization, int8 2, turbo4 4, turbo2 8)",
     )
     ap.add_argument(
         "--layout",
@@ -1084,8 +1135,14 @@ def main(argv: list[str] | None = None) -> None:
         help="layout 2: also build the one-vector baseline (a clip-only collection)",
     )
     ap.add_argument(
+        "--baseline-from",
+        default=None,
+        help="copy the indexed baseline collection from this earlier --store (same N and data) "
+        "instead of building it",
+    )
+    ap.add_argument(
         "--baseline-quantization",
-        choices=["none", "int8"],
+        choices=["none", *QUANTIZATIONS],
         default="int8",
         help="layout 2: quantization of the baseline's clip vector (int8: searched like fused, "
         "with rescoring and --oversampling; none: float32, as the layout-1 runs had it)",

@@ -88,10 +88,10 @@ def create_physical(
     layout: int = LAYOUT,
     fused_hnsw: HnswSpec | None = None,
 ) -> CollectionMeta:
-    """Create an empty collection and record its models, the quantization of ``fused``
-    (``"int8"``, or None / ``"none"``) and its ``layout`` (new collections get the current one;
-    ``fused_hnsw``: see :func:`~qdrant_mm.schema.collection_spec`); the metadata is written first
-    so a collection that exists always says what built it."""
+    """Create an empty collection and record its models, the quantization of ``fused`` (a kind
+    of ``QUANTIZATIONS``, or None / ``"none"``) and its ``layout`` (new collections get the
+    current one; ``fused_hnsw``: see :func:`~qdrant_mm.schema.collection_spec`); the metadata
+    is written first so a collection that exists always says what built it."""
     quant = normalize_quantization(quantization)
     meta = CollectionMeta(model_ids=model_ids, dims=dims, quantization=quant, layout=layout)
     backend.write_meta(meta_key(physical), meta.model_dump())

@@ -85,7 +85,8 @@ def layout_for(photo_counts: Iterable[int]) -> int:
 
 
 def normalize_quantization(value: str | None) -> Quantization | None:
-    """``None`` / ``"none"`` -> None; ``"int8"`` -> ``"int8"``; anything else is refused."""
+    """``None`` / ``"none"`` -> None; a kind of :data:`QUANTIZATIONS` -> itself; anything else
+    is refused."""
     if value is None or value == "none":
         return None
     if value in QUANTIZATIONS:
@@ -170,7 +171,7 @@ class CollectionMeta(BaseModel):
         description="Set before a sync first changes vectors, cleared when the calibration is"
         " computed again: a sync killed in between leaves it set, so the next one recomputes",
     )
-    quantization: Literal["int8"] | None = Field(
+    quantization: Quantization | None = Field(
         None,
         description="Quantization of the fused vector, chosen when the collection was created"
         " (None: float32 only); search asks for rescoring when it is set",

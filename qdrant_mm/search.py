@@ -9,10 +9,12 @@ scores are read back from the returned points' fused vectors.
 ``plan="union"`` adds a safety net: the engine also collects each active channel's nearest
 neighbours and rescores the union of all candidates exactly on ``fused``.
 
-A collection created with ``quantization="int8"`` (recorded in its metadata) has an int8 copy of
-``fused`` that HNSW searches use; the searcher then asks the engine to fetch ``oversampling x``
-the candidates with it and rescore them with the float32 vectors, so the scores returned are
-still the exact weighted scores. Exact searches are unchanged.
+A collection created with a quantization (``int8``, ``turbo4``, ``turbo2``; recorded in its
+metadata) has a quantized copy of ``fused`` that HNSW searches use; the searcher then asks the
+engine to fetch ``oversampling x`` the candidates with it (by default as many as the kind needs,
+:data:`qdrant_mm.defaults.OVERSAMPLING_BY_QUANTIZATION`) and rescore them with the float32
+vectors, so the scores returned are still the exact weighted scores. Exact searches are
+unchanged.
 
 The plan uses what the collection's layout (``CollectionMeta.layout``) has. On the current one
 (``fused`` alone) a one-channel weighting is a fused search whose other blocks are zero, with
@@ -137,13 +139,17 @@ class Searcher:
         hnsw_ef_growth: float = defaults.HNSW_EF_GROWTH,
         exact: bool = False,
         exact_below: int = defaults.EXACT_BELOW,
-        oversampling: float = defaults.OVERSAMPLING,
+        oversampling: float | None = None,
         image_limits: ImageLimits | None = None,
         meta_ttl: float = 2.0,
     ) -> None:
         if plan not in ("fused", "union"):
             raise QueryError(f"unknown search plan {plan!r}: use 'fused' or 'union'")
-        if not (np.isfinite(oversampling) and oversampling >= 1):
+        if oversampling is not None and not (
+            isinstance(oversampling, (int, float))
+            and np.isfinite(oversampling)
+            and oversampling >= 1
+        ):
             raise QueryError(f"oversampling must be a number >= 1, got {oversampling!r}")
         self.backend = backend
         self.models = models
@@ -157,12 +163,19 @@ class Searcher:
         self.hnsw_ef_growth = float(hnsw_ef_growth)
         self.exact = exact
         self.exact_below = exact_below
-        self.oversampling = float(oversampling)
+        self.oversampling = None if oversampling is None else float(oversampling)
         self.limits = image_limits or ImageLimits()
         self.profiles = ProfileStore(backend, collection)
         self.meta_ttl = meta_ttl
         self._meta: CollectionMeta | None = None
         self._meta_read_at = 0.0
+
+    def oversampling_for(self, meta: CollectionMeta) -> float:
+        """Candidates per result collected with the quantized copy before the exact rescoring:
+        the ``oversampling`` given, else the default of the collection's quantization."""
+        if self.oversampling is not None:
+            return self.oversampling
+        return defaults.OVERSAMPLING_BY_QUANTIZATION.get(meta.quantization or "", 1.0)
 
     @property
     def meta(self) -> CollectionMeta:
@@ -360,7 +373,7 @@ class Searcher:
         # A quantized fused vector: rescore with the float32 vectors (exact scores) after
         # collecting oversampling x the candidates with the int8 ones (the recall).
         quantization = (
-            QuantizationSearch(rescore=True, oversampling=self.oversampling)
+            QuantizationSearch(rescore=True, oversampling=self.oversampling_for(meta))
             if meta.quantization and not exact
             else None
         )

@@ -127,18 +127,19 @@ class Settings(BaseSettings):
         ge=0,
         description="Collections up to this many points are searched exactly",
     )
-    quantization: Literal["none", "int8"] = Field(
+    quantization: Literal["none", "int8", "turbo4", "turbo2"] = Field(
         "int8",
         description="int8: new collections store an int8 scalar-quantized copy of the fused"
         " vector for HNSW searches, rescored with the float32 vectors (scores stay exact);"
         " none: float32 only. Applies when a collection is created (first sync or"
         " sync --rebuild)",
     )
-    oversampling: float = Field(
-        defaults.OVERSAMPLING,
+    oversampling: float | None = Field(
+        None,
         ge=1.0,
         le=100.0,
-        description="Quantized collections: candidates fetched per result before rescoring",
+        description="Quantized collections: candidates fetched per result before rescoring"
+        " (unset: by the collection's quantization, int8 2, turbo4 4, turbo2 8)",
     )
 
     # --- images ------------------------------------------------------------------------------
@@ -170,8 +171,8 @@ class Settings(BaseSettings):
 
     @field_validator("image_timeout", "qdrant_timeout", "oversampling", "max_delete_fraction")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
 

@@ -1,4 +1,4 @@
-"""int8 scalar quantization of ``fused`` (``QDRANT_MM_QUANTIZATION=int8``), end to end.
+"""Quantization of ``fused`` (``QDRANT_MM_QUANTIZATION``: int8, turbo4, turbo2), end to end.
 
 Quantization is a property of a collection, chosen when it is created and recorded in its
 metadata; searches on a quantized collection ask the engine to rescore with the float32 vectors
@@ -15,11 +15,12 @@ from qdrant_client import QdrantClient, models
 from typer.testing import CliRunner
 
 from qdrant_mm.app import QdrantMM
-from qdrant_mm.backends.base import PointRecord, QuantizationSearch, QueryPlan
+from qdrant_mm.backends.base import QUANTIZATIONS, PointRecord, QuantizationSearch, QueryPlan
 from qdrant_mm.backends.edge import EdgeBackend
 from qdrant_mm.backends.qdrant_client_backend import QdrantClientBackend
 from qdrant_mm.catalog import point_id
 from qdrant_mm.collection import create_physical, read_collection_meta
+from qdrant_mm.defaults import OVERSAMPLING_BY_QUANTIZATION
 from qdrant_mm.errors import ConfigError, QueryError
 from qdrant_mm.fusion import fuse_document, split
 from qdrant_mm.schema import FUSED, LAYOUT_CHANNELS, LAYOUT_FUSED, collection_spec
@@ -32,6 +33,21 @@ from tests.fakes import fake_bundle
 from tests.helpers import product_rows, write_catalog
 
 WEIGHTINGS = ["1,1,1", "0.5,0.5,0", "0.7,0.2,0.1", "0.2,0.3,0.5"]
+#: What each kind is configured as, on Edge and on a server / local mode.
+ENGINE_CONFIG = {
+    "int8": (
+        {"scalar": {"type": "int8", "quantile": 0.99, "memory": "pinned"}},
+        {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}},
+    ),
+    "turbo4": (
+        {"turbo": {"bits": "bits4", "memory": "pinned"}},
+        {"turbo": {"bits": "bits4", "always_ram": True}},
+    ),
+    "turbo2": (
+        {"turbo": {"bits": "bits2", "memory": "pinned"}},
+        {"turbo": {"bits": "bits2", "always_ram": True}},
+    ),
+}
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -43,7 +59,7 @@ def test_settings_default_int8_and_validated(monkeypatch):
     for var in ("QDRANT_MM_QUANTIZATION", "QDRANT_MM_OVERSAMPLING"):
         monkeypatch.delenv(var, raising=False)
     s = load_settings(_env_file=None)
-    assert (s.quantization, s.oversampling) == ("int8", 2.0)
+    assert (s.quantization, s.oversampling) == ("int8", None)
     monkeypatch.setenv("QDRANT_MM_QUANTIZATION", "none")
     monkeypatch.setenv("QDRANT_MM_OVERSAMPLING", "3")
     s = load_settings(_env_file=None)
@@ -74,6 +90,24 @@ def test_collection_spec_quantizes_fused_only():
     }
     with pytest.raises(ConfigError, match="unknown quantization"):
         collection_spec(dims, quantization="binary")
+
+
+def test_oversampling_defaults_by_the_collections_quantization():
+    from qdrant_mm.schema import CollectionMeta
+
+    local = QdrantClientBackend(QdrantClient(":memory:"), "local")
+    s = Searcher(local, fake_bundle(), "x")
+    bundle = fake_bundle()
+    for kind in (*QUANTIZATIONS, None):
+        meta = CollectionMeta(model_ids=bundle.model_ids(), dims=bundle.dims(), quantization=kind)
+        want = OVERSAMPLING_BY_QUANTIZATION[kind] if kind else 1.0
+        assert s.oversampling_for(meta) == want
+        # fewer bits, more candidates for the exact rescoring
+    assert OVERSAMPLING_BY_QUANTIZATION["int8"] < OVERSAMPLING_BY_QUANTIZATION["turbo4"]
+    assert OVERSAMPLING_BY_QUANTIZATION["turbo4"] < OVERSAMPLING_BY_QUANTIZATION["turbo2"]
+    given = Searcher(local, bundle, "x", oversampling=3)
+    meta = CollectionMeta(model_ids=bundle.model_ids(), dims=bundle.dims(), quantization="turbo2")
+    assert given.oversampling_for(meta) == 3.0
 
 
 def test_searcher_refuses_bad_oversampling():
@@ -120,20 +154,22 @@ def spy_plans(backend):  # noqa: F811
 
 
 # --- sync + search on every backend -----------------------------------------------------------
-def test_quantized_collection_via_sync_searches_exactly(tmp_path, backend, collection_name):  # noqa: F811
+@pytest.mark.parametrize("kind", QUANTIZATIONS)
+def test_quantized_collection_via_sync_searches_exactly(tmp_path, backend, collection_name, kind):  # noqa: F811
     bundle = fake_bundle()
     cat = write_catalog(tmp_path, product_rows(40))
-    report = Syncer(backend, bundle, collection_name, quantization="int8").sync(cat)
+    report = Syncer(backend, bundle, collection_name, quantization=kind).sync(cat)
     assert report.ok and report.added == 40
-    assert (report.quantization, report.quantization_note) == ("int8", None)
+    assert (report.quantization, report.quantization_note) == (kind, None)
 
     physical = backend.resolve(collection_name)
     meta = read_collection_meta(backend, physical)
-    assert meta.quantization == "int8" and meta.points == 40
-    assert configured_quantization(backend, physical) == {
-        "scalar": {"type": "int8", "quantile": 0.99}
-        | ({"memory": "pinned"} if backend.name == "edge" else {"always_ram": True})
-    }
+    assert meta.quantization == kind and meta.points == 40
+    on_edge, elsewhere = ENGINE_CONFIG[kind]
+    assert configured_quantization(backend, physical) == (
+        on_edge if backend.name == "edge" else elsewhere
+    )
+    rescored = QuantizationSearch(rescore=True, oversampling=OVERSAMPLING_BY_QUANTIZATION[kind])
 
     names, vectors = stored_vectors(backend, physical)
     searcher = Searcher(backend, bundle, collection_name)
@@ -157,7 +193,7 @@ def test_quantized_collection_via_sync_searches_exactly(tmp_path, backend, colle
         hits = searcher.search_vectors(q, w, limit=10)
         searcher.exact_below = 20_000
         assert not plans[-1].exact
-        assert plans[-1].quantization == QuantizationSearch(rescore=True, oversampling=2.0)
+        assert plans[-1].quantization == rescored
         assert [h.id for h in hits] == [names[i] for i in order[:10]]  # 40 points: full scan
         for h in hits:
             i = names.index(h.id)
@@ -171,12 +207,12 @@ def test_quantized_collection_via_sync_searches_exactly(tmp_path, backend, colle
     w = Weights.parse("0.3,0.3,0.4")
     score, _ = exact_scores(vectors, q, w)
     hits = searcher.search_vectors(q, w, limit=5)
-    assert plans[-1].quantization == QuantizationSearch(rescore=True, oversampling=2.0)
+    assert plans[-1].quantization == rescored
     assert [h.id for h in hits] == [names[i] for i in np.argsort(-score, kind="stable")[:5]]
     hits = searcher.search_vectors(q, Weights.parse("0,1,0"), limit=5)
     # One channel: fused with the other blocks zero, quantized and rescored like any search.
     assert plans[-1].using == FUSED
-    assert plans[-1].quantization == QuantizationSearch(rescore=True, oversampling=2.0)
+    assert plans[-1].quantization == rescored
     assert hits[0].score == pytest.approx(float(np.max(vectors["clip"] @ q["clip"])), abs=1e-5)
 
 
@@ -257,7 +293,8 @@ def test_info_shows_the_collections_quantization(tmp_path, monkeypatch):
 
 
 # --- Edge with an HNSW index: the quantized vectors are really used ---------------------------
-def test_edge_hnsw_on_quantized_fused_rescored_scores_are_exact(tmp_path):
+@pytest.mark.parametrize("kind", QUANTIZATIONS)
+def test_edge_hnsw_on_quantized_fused_rescored_scores_are_exact(tmp_path, kind):
     bundle = fake_bundle()
     dims = bundle.dims()
     n = 2000
@@ -270,7 +307,7 @@ def test_edge_hnsw_on_quantized_fused_rescored_scores_are_exact(tmp_path):
     fused = fuse_document(vectors)
     ids = [f"sku-{i}" for i in range(n)]
     with EdgeBackend(tmp_path / "e", indexing_threshold_kb=1, full_scan_threshold_kb=1) as edge:
-        create_physical(edge, "c", bundle.model_ids(), dims, quantization="int8")
+        create_physical(edge, "c", bundle.model_ids(), dims, quantization=kind)
         edge.upsert(
             "c",
             [
@@ -280,10 +317,9 @@ def test_edge_hnsw_on_quantized_fused_rescored_scores_are_exact(tmp_path):
         )
         edge.optimize("c")
         info = edge.shard_info("c")
-        assert info["indexed_vectors"] >= n  # HNSW built, so the int8 vectors are used
-        assert info["quantization"] == {
-            FUSED: {"scalar": {"type": "int8", "quantile": 0.99, "memory": "pinned"}}
-        }
+        assert info["indexed_vectors"] >= n  # HNSW built, so the quantized vectors are used
+        assert info["quantization"] == {FUSED: ENGINE_CONFIG[kind][0]}
+        rescored = QuantizationSearch(rescore=True, oversampling=OVERSAMPLING_BY_QUANTIZATION[kind])
 
         searcher = Searcher(edge, bundle, "c", exact_below=0)
         plans = spy_plans(edge)
@@ -294,7 +330,7 @@ def test_edge_hnsw_on_quantized_fused_rescored_scores_are_exact(tmp_path):
             score, per = exact_scores(vectors, q, w)
             top = set(np.argsort(-score)[:10].tolist())
             hits = searcher.search_vectors(q, w, limit=10)
-            assert plans[-1].quantization == QuantizationSearch(rescore=True, oversampling=2.0)
+            assert plans[-1].quantization == rescored
             got = [ids.index(h.id) for h in hits]
             recalls.append(len(top & set(got)) / 10)
             for h, i in zip(hits, got, strict=True):
@@ -302,8 +338,8 @@ def test_edge_hnsw_on_quantized_fused_rescored_scores_are_exact(tmp_path):
                 for ch in CHANNELS:
                     assert h.scores[ch] == pytest.approx(per[ch][i], abs=1e-5)
             assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-            # The same request without rescoring returns the int8 approximations: proof that
-            # the engine searched the quantized vectors.
+            # The same request without rescoring returns the quantized approximations: proof
+            # that the engine searched the quantized vectors.
             plan = plans[-1]
             raw = edge.query("c", _replace(plan, QuantizationSearch(rescore=False)))
             raw_errors += [abs(h.score - score[ids.index(h.payload["product_id"])]) for h in raw]
@@ -324,7 +360,7 @@ def _replace(plan: QueryPlan, quantization, **changes) -> QueryPlan:
 
 
 # --- server wiring (qdrant-client against a server), checked on the requests it sends ----------
-def test_server_backend_sends_scalar_quantization_and_search_params():
+def test_server_backend_sends_the_quantization_and_search_params():
     client = QdrantClient(":memory:")
     server = QdrantClientBackend(client, "server")  # in-memory engine, server code path
     calls: dict[str, list] = {"create": [], "query": []}
@@ -352,6 +388,16 @@ def test_server_backend_sends_scalar_quantization_and_search_params():
             type=models.ScalarType.INT8, quantile=0.99, always_ram=True
         )
     )
+    for kind, bits in (
+        ("turbo4", models.TurboQuantBitSize.BITS4),
+        ("turbo2", models.TurboQuantBitSize.BITS2),
+    ):
+        create_physical(server, kind, bundle.model_ids(), bundle.dims(), quantization=kind)
+        assert dict(calls["create"])[kind]["vectors_config"][FUSED].quantization_config == (
+            models.TurboQuantization(
+                turbo=models.TurboQuantQuantizationConfig(bits=bits, always_ram=True)
+            )
+        )
     vec = np.ones(sum(bundle.dims().values()), dtype=np.float32)
     server.query(
         "c",
@@ -366,3 +412,52 @@ def test_server_backend_sends_scalar_quantization_and_search_params():
     assert calls["query"][-1]["search_params"].quantization is None
     with pytest.raises(QueryError, match="oversampling"):
         server.query("c", QueryPlan(FUSED, vec, limit=5, quantization=QuantizationSearch(True, 0)))
+
+
+@pytest.mark.parametrize("kind", ["turbo2", "int8"])
+def test_edge_hnsw_on_quantized_photo_rows_scores_the_best_photo_exactly(tmp_path, kind):
+    """One row per photo (a multivector) with a quantized copy: the graph walk uses the
+    quantized rows, the rescoring the float32 ones, so a hit's score is its best photo's exact
+    weighted score."""
+    from qdrant_mm.schema import LAYOUT_PHOTOS, meta_key
+
+    bundle = fake_bundle()
+    dims = bundle.dims()
+    n, photos = 700, 3
+    rng = np.random.default_rng(7)
+    rows = {ch: unit(rng.standard_normal((n, photos, dims[ch]))) for ch in CHANNELS}
+    fused = fuse_document(rows)  # (n, photos, Σdim)
+    ids = [f"sku-{i}" for i in range(n)]
+    with EdgeBackend(tmp_path / "e", indexing_threshold_kb=1, full_scan_threshold_kb=1) as edge:
+        meta = create_physical(
+            edge, "c", bundle.model_ids(), dims, quantization=kind, layout=LAYOUT_PHOTOS
+        )
+        edge.upsert(
+            "c",
+            [
+                PointRecord(point_id(ids[i]), {FUSED: fused[i]}, {"product_id": ids[i]})
+                for i in range(n)
+            ],
+        )
+        edge.optimize("c")
+        assert edge.shard_info("c")["quantization"] == {FUSED: ENGINE_CONFIG[kind][0]}
+        meta = meta.model_copy(update={"points": n, "max_photos": photos})
+        edge.write_meta(meta_key("c"), meta.model_dump())
+        searcher = Searcher(edge, bundle, "c", exact_below=0)
+        plans = spy_plans(edge)
+        recalls = []
+        for wtext in WEIGHTINGS:
+            w = Weights.parse(wtext)
+            q = {ch: unit(rng.standard_normal(dims[ch])) for ch in CHANNELS}
+            per = {ch: rows[ch] @ q[ch] for ch in CHANNELS}  # (n, photos)
+            best = sum(getattr(w, ch) * per[ch] for ch in CHANNELS).max(axis=1)
+            hits = searcher.search_vectors(q, w, limit=10)
+            assert plans[0].quantization == QuantizationSearch(
+                rescore=True, oversampling=OVERSAMPLING_BY_QUANTIZATION[kind]
+            )
+            got = [ids.index(h.id) for h in hits]
+            for h, i in zip(hits, got, strict=True):
+                assert h.score == pytest.approx(best[i], abs=1e-5)
+            recalls.append(len(set(got) & set(np.argsort(-best)[:10].tolist())) / 10)
+            plans.clear()
+        assert np.mean(recalls) >= 0.9

@@ -39,8 +39,12 @@ if TYPE_CHECKING:  # filters are qdrant_client.models.Filter; the models load on
 
 Distance = Literal["cosine", "dot"]
 PayloadIndexType = Literal["keyword", "float", "integer"]
-Quantization = Literal["int8"]
-QUANTIZATIONS: tuple[str, ...] = ("int8",)
+Quantization = Literal["int8", "turbo4", "turbo2"]
+#: ``int8``: scalar quantization, one byte per dimension. ``turbo4`` / ``turbo2``: Qdrant's
+#: TurboQuant (a random rotation, then 4 or 2 bits per dimension scored against the float query),
+#: half or a quarter of int8's bytes per distance during the graph walk. Every kind keeps the
+#: float32 originals for rescoring: scores returned are exact whatever the kind.
+QUANTIZATIONS: tuple[str, ...] = ("int8", "turbo4", "turbo2")
 #: Scalar quantization parameters every backend uses for ``quantization="int8"``: values are
 #: clipped to this quantile of the vector components before mapping them to int8, and the
 #: quantized vectors are kept in RAM (the float32 originals stay where they were, for rescoring).
@@ -79,8 +83,9 @@ class HnswSpec:
 
 @dataclass(frozen=True)
 class VectorSpec:
-    """A named vector. ``quantization="int8"`` stores a scalar-quantized int8 copy beside the
-    float32 vector (quantile :data:`INT8_QUANTILE`, in RAM); HNSW searches then score with it
+    """A named vector. ``quantization`` (one of :data:`QUANTIZATIONS`) stores a quantized copy
+    beside the float32 vector (int8: quantile :data:`INT8_QUANTILE`; kept in RAM); HNSW
+    searches then score with it
     and, when the query asks for it (:class:`QuantizationSearch`), rescore with the originals.
     ``hnsw``: how its graph is built (None: the engine's defaults). ``multivector``: each point
     holds a list of vectors (rows) and a query vector scores the best row (Qdrant's ``MAX_SIM``

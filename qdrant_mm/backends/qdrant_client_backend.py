@@ -5,9 +5,11 @@ sidecar collection, :data:`META_COLLECTION`, so that every process connected to 
 sees them. Aliases are Qdrant's own.
 
 A vector with ``quantization="int8"`` gets Qdrant's scalar quantization (int8, quantile 0.99,
-``always_ram``). Searches send ``QueryPlan.quantization`` as ``SearchParams.quantization`` on a
-server; local mode stores the quantization config but searches exactly (brute force on the
-float32 vectors), so it never sends search parameters.
+``always_ram``), ``"turbo4"`` / ``"turbo2"`` its TurboQuant at 4 / 2 bits (``always_ram``; a
+server older than TurboQuant refuses the collection with its own message). Searches send
+``QueryPlan.quantization`` as ``SearchParams.quantization`` on a server; local mode stores the
+quantization config but searches exactly (brute force on the float32 vectors), so it never
+sends search parameters.
 
 Every call to qdrant-client runs inside :meth:`QdrantClientBackend._errors`, so only qdrant-mm's
 errors leave this module (mapped by :mod:`qdrant_mm.backends.client_errors`). The request
@@ -66,6 +68,12 @@ _INDEX = {
 }
 
 
+_TURBO_BITS = {
+    "turbo4": models.TurboQuantBitSize.BITS4,
+    "turbo2": models.TurboQuantBitSize.BITS2,
+}
+
+
 def _meta_id(key: str) -> str:
     return str(uuid.uuid5(_META_NS, key))
 
@@ -78,6 +86,12 @@ def _vector_params(v: VectorSpec) -> models.VectorParams:
         quantization = models.ScalarQuantization(
             scalar=models.ScalarQuantizationConfig(
                 type=models.ScalarType.INT8, quantile=INT8_QUANTILE, always_ram=True
+            )
+        )
+    elif v.quantization in _TURBO_BITS:
+        quantization = models.TurboQuantization(
+            turbo=models.TurboQuantQuantizationConfig(
+                bits=_TURBO_BITS[v.quantization], always_ram=True
             )
         )
     elif v.quantization is not None:

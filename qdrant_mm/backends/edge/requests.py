@@ -78,9 +78,7 @@ def edge_config(
                 raise BackendRequestError(
                     f"named vector {v.name!r}: unknown quantization {v.quantization!r}"
                 )
-            quantization = qe.ScalarQuantizationConfig(
-                qe.ScalarType.Int8, quantile=INT8_QUANTILE, memory=qe.Memory.Pinned
-            )
+            quantization = quantization_config(qe, v.quantization)
         vectors[v.name] = qe.EdgeVectorParams(
             size=int(v.dim),
             distance=distances[v.distance],
@@ -100,6 +98,16 @@ def edge_config(
             m=16, ef_construct=100, full_scan_threshold=int(full_scan_threshold_kb)
         )
     return qe.EdgeConfig(**kwargs)
+
+
+def quantization_config(qe: Any, kind: str) -> Any:
+    """Edge's quantization config for ``kind`` (one of ``QUANTIZATIONS``), kept in RAM."""
+    if kind == "int8":
+        return qe.ScalarQuantizationConfig(
+            qe.ScalarType.Int8, quantile=INT8_QUANTILE, memory=qe.Memory.Pinned
+        )
+    bits = {"turbo4": qe.TurboQuantBitSize.Bits4, "turbo2": qe.TurboQuantBitSize.Bits2}[kind]
+    return qe.TurboQuantQuantizationConfig(bits=bits, memory=qe.Memory.Pinned)
 
 
 def hnsw_config(qe: Any, v: VectorSpec, full_scan_threshold_kb: int | None = None) -> Any:
