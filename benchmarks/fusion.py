@@ -732,12 +732,14 @@ def filtered(backend, queries, filters, exact, args) -> dict[str, Any]:
 
 def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[str, Any]:
     """Recall@10 (and p50) of the shipped plan per hnsw_ef, for every weighting; the clip-only
-    search alongside. (Searcher asks for at least 2·(limit+offset) = 20.)"""
+    search alongside, with its p50 (timed after the shipped plan's queries, not interleaved
+    with them): what a one-vector search costs at each recall. (Searcher asks for at least
+    2·(limit+offset) = 20.)"""
     res: dict[str, Any] = {}
     for ef in args.ef_sweep:
         s = shipped_searcher(backend, ef, oversampling(args))
         row, times = weighting_recalls(s, queries, exact)
-        r = []
+        r, base_times = [], []
         for j, q in enumerate(queries):
             channels = args.layout == LAYOUT_CHANNELS
             plan = QueryPlan(
@@ -750,7 +752,9 @@ def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[st
             baseline = COLLECTION if channels else BASELINE
             if not backend.collection_exists(baseline):
                 continue
+            start = time.perf_counter()
             got = [h.payload["product_id"] for h in backend.query(baseline, plan)]
+            base_times.append(time.perf_counter() - start)
             r.append(recall(got, exact_clip[j]))
         if r:
             row["clip only (baseline)"] = {
@@ -758,6 +762,8 @@ def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[st
                 "recall_min": float(np.min(r)),
             }
         res[str(ef)] = {"weightings": row, "fused_latency": percentiles(times)}
+        if base_times:
+            res[str(ef)]["baseline_latency"] = percentiles(base_times)
         worst = min(v["recall_mean"] for k, v in row.items() if not k.startswith("clip"))
         log(
             f"  ef={ef}: worst mean recall over weightings {worst:.3f}, "
@@ -876,6 +882,14 @@ def report(path: Path, plots: bool) -> str:
                 + " | ".join(f"{r['ef_sweep'][e]['fused_latency']['p50_ms']:.2f}" for e in efs)
                 + " |"
             )
+            if all("baseline_latency" in r["ef_sweep"][e] for e in efs):
+                lines.append(
+                    "| clip only p50 ms | "
+                    + " | ".join(
+                        f"{r['ef_sweep'][e]['baseline_latency']['p50_ms']:.2f}" for e in efs
+                    )
+                    + " |"
+                )
             lines.append("")
     text = "\n".join(lines)
     if plots:
@@ -993,7 +1007,12 @@ def _plots(data: dict[str, Any]) -> None:
 #: after two of its four graphs (benchmarks/results/fusion_1m_attempt.log): its projected
 #: optimize() time is drawn apart.
 SCALING = {
-    "fused alone (layout 2)": {
+    "fused alone, turbo2 (layout 2, shipped)": {
+        10_000: "edge/10000/turbo2",
+        100_000: "edge/100000/turbo2",
+        1_000_000: "edge/1000000/turbo2",
+    },
+    "fused alone, int8 (layout 2)": {
         10_000: "edge/10000/fused-layout",
         100_000: "edge/100000/fused-layout",
         1_000_000: "edge/1000000/fused-layout",
@@ -1008,7 +1027,8 @@ OLD_1M_PROJECTED_S = (3.5 * 3600, 4 * 3600)
 
 def scaling_plot(data: dict[str, Any]) -> Path:
     """docs/img/fusion_scaling.png: writes + optimize() time and worst recall@10 over the
-    weightings (shipped plan, int8, at each run's --ef) against N, for both layouts."""
+    weightings (shipped plan, at each run's --ef) against N, for both layouts and the
+    quantizations of layout 2."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1063,7 +1083,7 @@ def scaling_plot(data: dict[str, Any]) -> Path:
     ax_r.axhline(0.99, color="r", lw=0.8, ls="--", label="target 0.99")
     ax_r.set_ylim(0.9, 1.005)
     ax_r.set_ylabel("recall@10, worst of 8 weightings / of 3 filters")
-    ax_r.set_title("Recall of the shipped plan (int8 fused)", fontsize=10)
+    ax_r.set_title("Recall of the shipped plan (quantized fused, rescored)", fontsize=10)
     ax_t.legend(fontsize=7)
     ax_r.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
@@ -1149,7 +1169,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument(
         "--one-channel-ef-factor",
-        type=int,
+        type=float,
         default=None,
         help="hnsw_ef multiplier of one-channel weightings (search.ONE_CHANNEL_EF_FACTOR)",
     )

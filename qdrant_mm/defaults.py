@@ -28,7 +28,7 @@ EXACT_BELOW: Final = 20_000
 #: Quantized collections: candidates fetched per result before rescoring, by the collection's
 #: quantization (the fewer bits, the more candidates the exact rescoring needs: measured in
 #: docs/benchmarks.md). ``QDRANT_MM_OVERSAMPLING`` sets one value for every kind.
-OVERSAMPLING_BY_QUANTIZATION: Final = {"int8": 2.0, "turbo4": 4.0, "turbo2": 8.0}
+OVERSAMPLING_BY_QUANTIZATION: Final = {"int8": 2.0, "turbo4": 4.0, "turbo2": 16.0}
 OVERSAMPLING: Final = OVERSAMPLING_BY_QUANTIZATION["int8"]
 #: Largest image file or download, in bytes.
 IMAGE_MAX_BYTES: Final = 20 * 1024 * 1024

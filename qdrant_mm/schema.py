@@ -84,14 +84,31 @@ def layout_for(photo_counts: Iterable[int]) -> int:
     return LAYOUT_PHOTOS if any(n > 1 for n in photo_counts) else LAYOUT_FUSED
 
 
+#: ``QDRANT_MM_QUANTIZATION=auto``: the first of these the engine can create (turbo2: the
+#: layout measured at 1M products, docs/benchmarks.md; int8 on a Qdrant server before 1.18).
+AUTO_QUANTIZATION: tuple[Quantization, ...] = ("turbo2", "int8")
+
+
 def normalize_quantization(value: str | None) -> Quantization | None:
     """``None`` / ``"none"`` -> None; a kind of :data:`QUANTIZATIONS` -> itself; anything else
-    is refused."""
+    is refused (``"auto"`` is resolved first, by :func:`resolve_quantization`)."""
     if value is None or value == "none":
         return None
     if value in QUANTIZATIONS:
         return value  # type: ignore[return-value]
-    raise ConfigError(f"unknown quantization {value!r}: use " + ", ".join(("none", *QUANTIZATIONS)))
+    raise ConfigError(
+        f"unknown quantization {value!r}: use " + ", ".join(("auto", "none", *QUANTIZATIONS))
+    )
+
+
+def resolve_quantization(value: str | None, available: Iterable[str]) -> Quantization | None:
+    """The kind a new collection gets for the setting ``value``: ``"auto"`` is the first of
+    :data:`AUTO_QUANTIZATION` in ``available`` (what the engine can create); anything else as
+    :func:`normalize_quantization` says."""
+    if value != "auto":
+        return normalize_quantization(value)
+    kinds = set(available)
+    return next((k for k in AUTO_QUANTIZATION if k in kinds), None)
 
 
 def collection_spec(

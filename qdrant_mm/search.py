@@ -447,7 +447,7 @@ class Searcher:
         plan = QueryPlan(
             using=channel if channels else FUSED,
             vector=vector if channels else _engine_vector(meta, vector),
-            hnsw_ef=ONE_CHANNEL_EF_FACTOR * ef if ef else None,
+            hnsw_ef=round(ONE_CHANNEL_EF_FACTOR * ef) if ef else None,
             exact=exact,
             quantization=None if channels else quantization,
             acorn=not channels,

@@ -127,19 +127,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Collections up to this many points are searched exactly",
     )
-    quantization: Literal["none", "int8", "turbo4", "turbo2"] = Field(
-        "int8",
-        description="int8: new collections store an int8 scalar-quantized copy of the fused"
-        " vector for HNSW searches, rescored with the float32 vectors (scores stay exact);"
-        " none: float32 only. Applies when a collection is created (first sync or"
-        " sync --rebuild)",
+    quantization: Literal["auto", "none", "int8", "turbo4", "turbo2"] = Field(
+        "auto",
+        description="The quantized copy of the fused vector that HNSW searches walk, rescored"
+        " with the float32 vectors (scores stay exact): turbo2 (TurboQuant, 2 bits per"
+        " dimension), turbo4, int8 (scalar); auto: turbo2, or int8 on a Qdrant server"
+        " before 1.18; none: float32 only. Applies when a collection is created (first sync"
+        " or sync --rebuild)",
     )
     oversampling: float | None = Field(
         None,
         ge=1.0,
         le=100.0,
         description="Quantized collections: candidates fetched per result before rescoring"
-        " (unset: by the collection's quantization, int8 2, turbo4 4, turbo2 8)",
+        " (unset: by the collection's quantization, int8 2, turbo4 4, turbo2 16)",
     )
 
     # --- images ------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import httpx
 
 from qdrant_mm import defaults
-from qdrant_mm.backends.base import Backend, PointRecord
+from qdrant_mm.backends.base import Backend, PointRecord, Quantization
 from qdrant_mm.calibration import compute_statistics
 from qdrant_mm.catalog import Catalog, Product, payload_hash, point_id, read_catalog
 from qdrant_mm.collection import (
@@ -66,6 +66,7 @@ from qdrant_mm.schema import (
     layout_for,
     meta_key,
     normalize_quantization,
+    resolve_quantization,
     vector_names,
 )
 from qdrant_mm.sync_report import FailedProduct, Progress, SyncReport
@@ -90,9 +91,10 @@ BrokenImage = Literal["keep", "text"]
 class Syncer:
     """Sync a catalog into ``collection`` on ``backend`` with the models of ``models``.
 
-    ``quantization`` (``"int8"``, or None / ``"none"``) is the quantization of ``fused`` for a
-    collection this sync *creates* (the first sync, or ``rebuild=True``); an existing
-    collection keeps the one it was created with (the report says so when they differ).
+    ``quantization`` (a kind of ``QUANTIZATIONS``, ``"auto"`` for the best kind the backend
+    can create, or None / ``"none"``) is the quantization of ``fused`` for a collection this
+    sync *creates* (the first sync, or ``rebuild=True``); an existing collection keeps the one
+    it was created with (the report says so when they differ).
 
     ``max_delete_fraction`` (0..1, default 0.5; 1 allows any): the largest share of the stored
     products one sync may delete, and that ``rebuild=True`` may drop when it switches the alias.
@@ -146,7 +148,10 @@ class Syncer:
         self._max_photos = 1
         self._layout = LAYOUT
         self.backend = backend
-        self.quantization = normalize_quantization(quantization)
+        if quantization != "auto":
+            normalize_quantization(quantization)  # refused here, before any work
+        self._quantization_setting = quantization
+        self._quantization: tuple[Quantization | None] | None = None
         self.models = models
         self.collection = collection
         self.batch_size = batch_size
@@ -542,6 +547,15 @@ class Syncer:
             report.calibrated = meta.calibration is not None
         if meta.model_dump() != before:
             self.backend.write_meta(meta_key(physical), meta.model_dump())
+
+    @property
+    def quantization(self) -> Quantization | None:
+        """What a collection created now gets: the setting, ``"auto"`` resolved against what
+        the backend can create (asked once)."""
+        if self._quantization is None:
+            available = self.backend.quantizations() if self._quantization_setting == "auto" else ()
+            self._quantization = (resolve_quantization(self._quantization_setting, available),)
+        return self._quantization[0]
 
     def _rebuild(self) -> Rebuild:
         return Rebuild(

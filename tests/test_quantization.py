@@ -55,11 +55,14 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 # --- settings and layout ---------------------------------------------------------------------
-def test_settings_default_int8_and_validated(monkeypatch):
+def test_settings_default_auto_and_validated(monkeypatch):
     for var in ("QDRANT_MM_QUANTIZATION", "QDRANT_MM_OVERSAMPLING"):
         monkeypatch.delenv(var, raising=False)
     s = load_settings(_env_file=None)
-    assert (s.quantization, s.oversampling) == ("int8", None)
+    assert (s.quantization, s.oversampling) == ("auto", None)
+    for kind in QUANTIZATIONS:
+        monkeypatch.setenv("QDRANT_MM_QUANTIZATION", kind)
+        assert load_settings(_env_file=None).quantization == kind
     monkeypatch.setenv("QDRANT_MM_QUANTIZATION", "none")
     monkeypatch.setenv("QDRANT_MM_OVERSAMPLING", "3")
     s = load_settings(_env_file=None)
@@ -90,6 +93,58 @@ def test_collection_spec_quantizes_fused_only():
     }
     with pytest.raises(ConfigError, match="unknown quantization"):
         collection_spec(dims, quantization="binary")
+
+
+def test_auto_is_turbo2_where_the_engine_has_it_else_int8(tmp_path, monkeypatch):
+    from qdrant_mm.schema import resolve_quantization
+
+    assert resolve_quantization("auto", QUANTIZATIONS) == "turbo2"
+    assert resolve_quantization("auto", ("int8",)) == "int8"
+    assert resolve_quantization("auto", ()) is None
+    assert resolve_quantization("turbo4", ("int8",)) == "turbo4"  # asked for: not replaced
+    assert resolve_quantization("none", QUANTIZATIONS) is None
+    with pytest.raises(ConfigError, match="auto, none, int8, turbo4, turbo2"):
+        resolve_quantization("int4", QUANTIZATIONS)
+
+    # Edge and local mode create every kind; a server from 1.18 on (TurboQuant) too.
+    with EdgeBackend(tmp_path / "e") as edge:
+        assert edge.quantizations() == QUANTIZATIONS
+    assert QdrantClientBackend(QdrantClient(":memory:"), "local").quantizations() == QUANTIZATIONS
+    for version, kinds in (
+        ("1.18.0", QUANTIZATIONS),
+        ("1.19.2-dev", QUANTIZATIONS),
+        ("2.0", QUANTIZATIONS),
+        ("1.17.4", ("int8",)),
+        ("1.9.0", ("int8",)),
+        ("unknown", ("int8",)),
+    ):
+        server = QdrantClientBackend(QdrantClient(":memory:"), "server")
+        asked = []
+
+        def info(version=version, asked=asked):
+            asked.append(1)
+            return models.VersionInfo(title="qdrant", version=version)
+
+        monkeypatch.setattr(server.client, "info", info)
+        assert server.quantizations() == kinds, version
+        assert server.quantizations() == kinds and len(asked) == 1  # asked once
+        syncer = Syncer(server, fake_bundle(), "c", quantization="auto")
+        assert syncer.quantization == ("turbo2" if "turbo2" in kinds else "int8")
+
+
+def test_a_server_before_turboquant_refuses_it_by_name(monkeypatch):
+    from qdrant_mm.errors import BackendRequestError
+
+    server = QdrantClientBackend(QdrantClient(":memory:"), "server", "http://qdrant:6333")
+    monkeypatch.setattr(
+        server.client, "info", lambda: models.VersionInfo(title="qdrant", version="1.17.1")
+    )
+    bundle = fake_bundle()
+    with pytest.raises(BackendRequestError, match=r"needs Qdrant 1\.18 .* runs 1\.17\.1"):
+        create_physical(server, "c", bundle.model_ids(), bundle.dims(), quantization="turbo2")
+    assert not server.collection_exists("c")
+    create_physical(server, "c", bundle.model_ids(), bundle.dims(), quantization="int8")
+    assert server.collection_exists("c")
 
 
 def test_oversampling_defaults_by_the_collections_quantization():
@@ -156,6 +211,8 @@ def spy_plans(backend):  # noqa: F811
 # --- sync + search on every backend -----------------------------------------------------------
 @pytest.mark.parametrize("kind", QUANTIZATIONS)
 def test_quantized_collection_via_sync_searches_exactly(tmp_path, backend, collection_name, kind):  # noqa: F811
+    if kind not in backend.quantizations():
+        pytest.skip(f"this Qdrant server has no {kind} (TurboQuant: Qdrant 1.18+)")
     bundle = fake_bundle()
     cat = write_catalog(tmp_path, product_rows(40))
     report = Syncer(backend, bundle, collection_name, quantization=kind).sync(cat)

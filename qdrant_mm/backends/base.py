@@ -45,6 +45,8 @@ Quantization = Literal["int8", "turbo4", "turbo2"]
 #: half or a quarter of int8's bytes per distance during the graph walk. Every kind keeps the
 #: float32 originals for rescoring: scores returned are exact whatever the kind.
 QUANTIZATIONS: tuple[str, ...] = ("int8", "turbo4", "turbo2")
+#: Qdrant's first version with TurboQuant.
+TURBO_SINCE = (1, 18)
 #: Scalar quantization parameters every backend uses for ``quantization="int8"``: values are
 #: clipped to this quantile of the vector components before mapping them to int8, and the
 #: quantized vectors are kept in RAM (the float32 originals stay where they were, for rescoring).
@@ -246,6 +248,11 @@ class Backend(Protocol):
     def collection_exists(self, collection: str) -> bool: ...
 
     def create_collection(self, collection: str, spec: CollectionSpec) -> None: ...
+
+    def quantizations(self) -> tuple[str, ...]:
+        """The kinds of :data:`QUANTIZATIONS` this engine can create (a Qdrant server before
+        1.18 has no TurboQuant)."""
+        ...
 
     def delete_collection(self, collection: str) -> None: ...
 

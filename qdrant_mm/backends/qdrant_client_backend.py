@@ -19,6 +19,7 @@ qdrant-client itself rounds it up to whole seconds.
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
 import warnings
@@ -32,6 +33,8 @@ from qdrant_client import QdrantClient, models
 
 from qdrant_mm.backends.base import (
     INT8_QUANTILE,
+    QUANTIZATIONS,
+    TURBO_SINCE,
     BuildWatch,
     CollectionSpec,
     Hit,
@@ -72,6 +75,18 @@ _TURBO_BITS = {
     "turbo4": models.TurboQuantBitSize.BITS4,
     "turbo2": models.TurboQuantBitSize.BITS2,
 }
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``"1.18.2"`` -> ``(1, 18, 2)``; a suffix such as ``-dev`` is dropped, an unreadable
+    version reads as 0 (so only what is known to support a feature gets it)."""
+    parts = []
+    for piece in version.strip().lstrip("v").split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, piece))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or (0,)
 
 
 def _meta_id(key: str) -> str:
@@ -164,6 +179,7 @@ class QdrantClientBackend:
         self.name = name
         #: the URL or folder, for messages
         self.where = where or ("local mode" if name == "local" else "Qdrant")
+        self._server_version: tuple[int, ...] | None = None
 
     @classmethod
     def connect(
@@ -209,7 +225,29 @@ class QdrantClientBackend:
     def collection_exists(self, collection: str) -> bool:
         return self.resolve(collection) is not None
 
+    def quantizations(self) -> tuple[str, ...]:
+        """Every kind in local mode (it stores the config and searches exactly); on a server,
+        TurboQuant only from Qdrant 1.18 on (the version is asked once)."""
+        if self.name == "local":
+            return QUANTIZATIONS
+        if self._server_version is None:
+            with self._errors("reading the server version"):
+                version = str(self.client.info().version)
+            self._server_version = _version_tuple(version)
+        if self._server_version >= TURBO_SINCE:
+            return QUANTIZATIONS
+        return ("int8",)
+
     def create_collection(self, collection: str, spec: CollectionSpec) -> None:
+        for v in spec.vectors:
+            if v.quantization in _TURBO_BITS and v.quantization not in self.quantizations():
+                since = ".".join(map(str, TURBO_SINCE))
+                raise BackendRequestError(
+                    f"named vector {v.name!r}: quantization {v.quantization!r} needs Qdrant "
+                    f"{since} or later (TurboQuant), {self.where} runs "
+                    f"{'.'.join(map(str, self._server_version or ()))}: use "
+                    "QDRANT_MM_QUANTIZATION=int8 or auto"
+                )
         vectors = {v.name: _vector_params(v) for v in spec.vectors}
         for field, kind in spec.payload_indexes.items():
             if kind not in _INDEX:

@@ -33,9 +33,10 @@ def info(collection: CollectionOption = None) -> None:
                 # Chosen when the collection was created; QDRANT_MM_QUANTIZATION applies to the
                 # next collection created (first sync or sync --rebuild).
                 data["quantization"] = meta.quantization or "none"
-                if data["quantization"] != mm.settings.quantization:
+                setting = mm.new_collection_quantization() or "none"
+                if data["quantization"] != setting:
                     data["quantization_setting"] = (
-                        f"{mm.settings.quantization} (applies at the next `sync --rebuild`)"
+                        f"{setting} (applies at the next `sync --rebuild`)"
                     )
             data["meta"] = meta.model_dump() if meta else None
     out.print_json(json.dumps(data, default=str))

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qdrant_mm.backends.base import (
+    QUANTIZATIONS,
     BuildWatch,
     CollectionSpec,
     Hit,
@@ -141,6 +142,9 @@ class EdgeBackend:
         self.close()
 
     # --- collections & aliases ----------------------------------------------------------------
+    def quantizations(self) -> tuple[str, ...]:
+        return QUANTIZATIONS
+
     def collection_exists(self, collection: str) -> bool:
         return self.resolve(collection) is not None
 
