@@ -50,14 +50,15 @@ class QdrantMM:
     def image_limits(self) -> ImageLimits:
         return ImageLimits.from_settings(self.settings)
 
-    def new_collection_quantization(self) -> str | None:
-        """The quantization a collection created now gets (``QDRANT_MM_QUANTIZATION``,
-        ``auto`` resolved against what the backend can create)."""
-        from qdrant_mm.schema import resolve_quantization
+    def new_collection_quantization(self, layout: int | None = None) -> str | None:
+        """The quantization a collection of ``layout`` (None: the default one) created now
+        gets (``QDRANT_MM_QUANTIZATION``, ``auto`` resolved against what the backend can
+        create)."""
+        from qdrant_mm.schema import LAYOUT, resolve_quantization
 
         setting = self.settings.quantization
         available = self.backend.quantizations() if setting == "auto" else ()
-        return resolve_quantization(setting, available)
+        return resolve_quantization(setting, available, LAYOUT if layout is None else layout)
 
     def syncer(
         self,

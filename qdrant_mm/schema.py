@@ -84,9 +84,15 @@ def layout_for(photo_counts: Iterable[int]) -> int:
     return LAYOUT_PHOTOS if any(n > 1 for n in photo_counts) else LAYOUT_FUSED
 
 
-#: ``QDRANT_MM_QUANTIZATION=auto``: the first of these the engine can create (turbo2: the
-#: layout measured at 1M products, docs/benchmarks.md; int8 on a Qdrant server before 1.18).
-AUTO_QUANTIZATION: tuple[Quantization, ...] = ("turbo2", "int8")
+#: ``QDRANT_MM_QUANTIZATION=auto``: the first of these the engine can create, by layout. A
+#: plain ``fused`` vector walks turbo2 (measured at 100k and 1M products, docs/benchmarks.md;
+#: int8 on a Qdrant server before 1.18); one row per photo keeps int8, the kind its recall was
+#: measured with (turbo2 on photo rows is tested exact, not measured at scale).
+AUTO_QUANTIZATION: dict[int, tuple[Quantization, ...]] = {
+    LAYOUT_CHANNELS: ("int8",),
+    LAYOUT_FUSED: ("turbo2", "int8"),
+    LAYOUT_PHOTOS: ("int8",),
+}
 
 
 def normalize_quantization(value: str | None) -> Quantization | None:
@@ -101,14 +107,16 @@ def normalize_quantization(value: str | None) -> Quantization | None:
     )
 
 
-def resolve_quantization(value: str | None, available: Iterable[str]) -> Quantization | None:
-    """The kind a new collection gets for the setting ``value``: ``"auto"`` is the first of
-    :data:`AUTO_QUANTIZATION` in ``available`` (what the engine can create); anything else as
-    :func:`normalize_quantization` says."""
+def resolve_quantization(
+    value: str | None, available: Iterable[str], layout: int = LAYOUT
+) -> Quantization | None:
+    """The kind a new collection of ``layout`` gets for the setting ``value``: ``"auto"`` is
+    the first of :data:`AUTO_QUANTIZATION` in ``available`` (what the engine can create);
+    anything else as :func:`normalize_quantization` says."""
     if value != "auto":
         return normalize_quantization(value)
     kinds = set(available)
-    return next((k for k in AUTO_QUANTIZATION if k in kinds), None)
+    return next((k for k in AUTO_QUANTIZATION[layout] if k in kinds), None)
 
 
 def collection_spec(

@@ -151,7 +151,7 @@ class Syncer:
         if quantization != "auto":
             normalize_quantization(quantization)  # refused here, before any work
         self._quantization_setting = quantization
-        self._quantization: tuple[Quantization | None] | None = None
+        self._quantization: tuple[str, ...] | None = None  # what the backend can create
         self.models = models
         self.collection = collection
         self.batch_size = batch_size
@@ -551,11 +551,12 @@ class Syncer:
     @property
     def quantization(self) -> Quantization | None:
         """What a collection created now gets: the setting, ``"auto"`` resolved against what
-        the backend can create (asked once)."""
+        the backend can create (asked once) and the layout the catalog needs."""
+        if self._quantization_setting != "auto":
+            return normalize_quantization(self._quantization_setting)
         if self._quantization is None:
-            available = self.backend.quantizations() if self._quantization_setting == "auto" else ()
-            self._quantization = (resolve_quantization(self._quantization_setting, available),)
-        return self._quantization[0]
+            self._quantization = tuple(self.backend.quantizations())
+        return resolve_quantization("auto", self._quantization, self._layout)
 
     def _rebuild(self) -> Rebuild:
         return Rebuild(

@@ -518,3 +518,25 @@ def test_edge_hnsw_on_quantized_photo_rows_scores_the_best_photo_exactly(tmp_pat
             recalls.append(len(set(got) & set(np.argsort(-best)[:10].tolist())) / 10)
             plans.clear()
         assert np.mean(recalls) >= 0.9
+
+
+def test_auto_picks_by_the_layout_the_catalog_needs(tmp_path):
+    """A plain fused vector walks turbo2; one row per photo keeps int8 (what its recall was
+    measured with); the sync report and `info` name what the collection got."""
+    from qdrant_mm.schema import LAYOUT_PHOTOS, resolve_quantization
+    from tests.test_photos import shop
+
+    assert resolve_quantization("auto", QUANTIZATIONS, LAYOUT_PHOTOS) == "int8"
+    assert resolve_quantization("auto", QUANTIZATIONS, LAYOUT_CHANNELS) == "int8"
+    with EdgeBackend(tmp_path / "e") as edge:
+        one = Syncer(edge, fake_bundle(), "one", quantization="auto")
+        report = one.sync(write_catalog(tmp_path / "a", product_rows(5)))
+        assert report.ok and report.quantization == "turbo2" and report.quantization_note is None
+        meta = read_collection_meta(edge, edge.resolve("one"))
+        assert (meta.layout, meta.quantization) == (LAYOUT_FUSED, "turbo2")
+
+        cat, _ = shop(tmp_path / "b")
+        report = Syncer(edge, fake_bundle(), "many", quantization="auto").sync(cat)
+        assert report.ok and report.quantization == "int8" and report.quantization_note is None
+        meta = read_collection_meta(edge, edge.resolve("many"))
+        assert (meta.layout, meta.quantization) == (LAYOUT_PHOTOS, "int8")

@@ -33,7 +33,7 @@ def info(collection: CollectionOption = None) -> None:
                 # Chosen when the collection was created; QDRANT_MM_QUANTIZATION applies to the
                 # next collection created (first sync or sync --rebuild).
                 data["quantization"] = meta.quantization or "none"
-                setting = mm.new_collection_quantization() or "none"
+                setting = mm.new_collection_quantization(meta.layout) or "none"
                 if data["quantization"] != setting:
                     data["quantization_setting"] = (
                         f"{setting} (applies at the next `sync --rebuild`)"
