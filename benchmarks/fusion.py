@@ -1132,7 +1132,7 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=None,
         help="quantized collections: Searcher's oversampling (QDRANT_MM_OVERSAMPLING; default: "
-        "what the Searcher uses for the quantization, int8 2, turbo4 4, turbo2 8)",
+        "what the Searcher uses for the quantization, int8 2, turbo4 4, turbo2 16)",
     )
     ap.add_argument(
         "--layout",

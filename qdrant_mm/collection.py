@@ -21,7 +21,12 @@ from datetime import datetime, timezone
 from pydantic import ValidationError
 
 from qdrant_mm.backends.base import Backend, HnswSpec
-from qdrant_mm.errors import CollectionNotFoundError, StoredStateError, stored_document_problems
+from qdrant_mm.errors import (
+    BackendRequestError,
+    CollectionNotFoundError,
+    StoredStateError,
+    stored_document_problems,
+)
 from qdrant_mm.schema import (
     LAYOUT,
     CollectionMeta,
@@ -93,6 +98,13 @@ def create_physical(
     current one; ``fused_hnsw``: see :func:`~qdrant_mm.schema.collection_spec`); the metadata
     is written first so a collection that exists always says what built it."""
     quant = normalize_quantization(quantization)
+    if quant is not None and quant not in (kinds := backend.quantizations()):
+        # Refused before the metadata is written: no document for a collection never made.
+        raise BackendRequestError(
+            f"quantization {quant!r} is not available on the {backend.name} backend (it can"
+            f" create: {', '.join(kinds) or 'none'}; TurboQuant needs Qdrant 1.18 or later"
+            " and qdrant-client 1.18 or later): use QDRANT_MM_QUANTIZATION=auto or int8"
+        )
     meta = CollectionMeta(model_ids=model_ids, dims=dims, quantization=quant, layout=layout)
     backend.write_meta(meta_key(physical), meta.model_dump())
     backend.create_collection(

@@ -30,6 +30,10 @@ EXACT_BELOW: Final = 20_000
 #: docs/benchmarks.md). ``QDRANT_MM_OVERSAMPLING`` sets one value for every kind.
 OVERSAMPLING_BY_QUANTIZATION: Final = {"int8": 2.0, "turbo4": 4.0, "turbo2": 16.0}
 OVERSAMPLING: Final = OVERSAMPLING_BY_QUANTIZATION["int8"]
+#: The kind's oversampling is lowered for deep pages so that at most this many candidates are
+#: rescored (but never below 2x): a page of 1,000 on turbo2 would otherwise collect 16,000.
+#: 1,024 is the ef a 1M-product search walks anyway. QDRANT_MM_OVERSAMPLING is used as given.
+OVERSAMPLING_CANDIDATES: Final = 1024
 #: Largest image file or download, in bytes.
 IMAGE_MAX_BYTES: Final = 20 * 1024 * 1024
 #: Largest image, in pixels (checked from the header, before decoding).

@@ -26,11 +26,12 @@ Three layouts exist, recorded in the metadata (``CollectionMeta.layout``):
   ``interrogator`` as cosine vectors, each with its own graph, and payload links on every
   indexed field. They keep working: the search plan uses what the collection has.
 
-By default (``QDRANT_MM_QUANTIZATION=int8``; ``none`` turns it off) ``fused`` also gets an int8
-scalar-quantized copy that HNSW searches use, rescoring their candidates with the float32
-vectors. Quantization is a property of the collection, chosen when it is created and recorded in
-its metadata (``CollectionMeta.quantization``): a later sync keeps the collection as it is;
-``sync --rebuild`` creates a new one with the current setting.
+By default (``QDRANT_MM_QUANTIZATION=auto``, :data:`AUTO_QUANTIZATION`; ``none`` turns it off)
+``fused`` also gets a quantized copy (TurboQuant 2 bits, or int8) that HNSW searches walk,
+rescoring their candidates with the float32 vectors. Quantization is a property of the
+collection, chosen when it is created and recorded in its metadata
+(``CollectionMeta.quantization``): a later sync keeps the collection as it is; ``sync
+--rebuild`` creates a new one with the current setting.
 """
 
 from __future__ import annotations
@@ -125,9 +126,9 @@ def collection_spec(
     layout: int = LAYOUT,
     fused_hnsw: HnswSpec | None = None,
 ) -> CollectionSpec:
-    """The collection layout; ``quantization`` (``"int8"``, or None / ``"none"``) applies to the
-    ``fused`` vector only (the one the shipped plan searches). ``fused_hnsw`` replaces
-    :data:`FUSED_HNSW` in :data:`LAYOUT_FUSED` (benchmarks)."""
+    """The collection layout; ``quantization`` (a kind of ``QUANTIZATIONS``, or None /
+    ``"none"``) applies to the ``fused`` vector only (the one the shipped plan searches).
+    ``fused_hnsw`` replaces :data:`FUSED_HNSW` in :data:`LAYOUT_FUSED` (benchmarks)."""
     quant = normalize_quantization(quantization)
     size = sum(dims[ch] for ch in CHANNELS)
     if layout == LAYOUT_CHANNELS:

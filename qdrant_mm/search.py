@@ -170,12 +170,15 @@ class Searcher:
         self._meta: CollectionMeta | None = None
         self._meta_read_at = 0.0
 
-    def oversampling_for(self, meta: CollectionMeta) -> float:
-        """Candidates per result collected with the quantized copy before the exact rescoring:
-        the ``oversampling`` given, else the default of the collection's quantization."""
+    def oversampling_for(self, meta: CollectionMeta, depth: int = 10) -> float:
+        """Candidates per result collected with the quantized copy before the exact rescoring
+        of a page reaching ``depth`` (limit + offset): the ``oversampling`` given, else the
+        default of the collection's quantization, lowered for deep pages to
+        :data:`~qdrant_mm.defaults.OVERSAMPLING_CANDIDATES` candidates (never below 2x)."""
         if self.oversampling is not None:
             return self.oversampling
-        return defaults.OVERSAMPLING_BY_QUANTIZATION.get(meta.quantization or "", 1.0)
+        kind = defaults.OVERSAMPLING_BY_QUANTIZATION.get(meta.quantization or "", 1.0)
+        return max(min(kind, defaults.OVERSAMPLING_CANDIDATES / max(depth, 1)), min(kind, 2.0))
 
     @property
     def meta(self) -> CollectionMeta:
@@ -371,9 +374,11 @@ class Searcher:
             ef *= PHOTOS_EF_FACTOR
         exact = self.exact or (meta.points is not None and meta.points <= self.exact_below)
         # A quantized fused vector: rescore with the float32 vectors (exact scores) after
-        # collecting oversampling x the candidates with the int8 ones (the recall).
+        # collecting oversampling x the candidates with the quantized copy (the recall).
         quantization = (
-            QuantizationSearch(rescore=True, oversampling=self.oversampling_for(meta))
+            QuantizationSearch(
+                rescore=True, oversampling=self.oversampling_for(meta, limit + offset)
+            )
             if meta.quantization and not exact
             else None
         )

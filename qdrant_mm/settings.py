@@ -131,9 +131,9 @@ class Settings(BaseSettings):
         "auto",
         description="The quantized copy of the fused vector that HNSW searches walk, rescored"
         " with the float32 vectors (scores stay exact): turbo2 (TurboQuant, 2 bits per"
-        " dimension), turbo4, int8 (scalar); auto: turbo2, or int8 on a Qdrant server"
-        " before 1.18; none: float32 only. Applies when a collection is created (first sync"
-        " or sync --rebuild)",
+        " dimension), turbo4, int8 (scalar); auto: turbo2, or int8 for collections of one row"
+        " per photo and on a Qdrant server before 1.18; none: float32 only. Applies when a"
+        " collection is created (first sync or sync --rebuild)",
     )
     oversampling: float | None = Field(
         None,

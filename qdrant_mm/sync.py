@@ -205,9 +205,12 @@ class Syncer:
         physical, meta = opened.physical, opened.meta
         report.quantization = meta.quantization
         if meta.quantization != self.quantization:
+            setting = self.quantization or "none"
+            if self._quantization_setting == "auto":
+                setting = f"auto: {setting}"
             report.quantization_note = (
                 f"the collection was created with quantization {meta.quantization or 'none'};"
-                f" the setting ({self.quantization or 'none'}) applies when a collection is"
+                f" the setting ({setting}) applies when a collection is"
                 " created: run `sync --rebuild` to apply it"
             )
 

@@ -23,7 +23,7 @@ from qdrant_mm.collection import create_physical, read_collection_meta
 from qdrant_mm.defaults import OVERSAMPLING_BY_QUANTIZATION
 from qdrant_mm.errors import ConfigError, QueryError
 from qdrant_mm.fusion import fuse_document, split
-from qdrant_mm.schema import FUSED, LAYOUT_CHANNELS, LAYOUT_FUSED, collection_spec
+from qdrant_mm.schema import FUSED, LAYOUT_CHANNELS, LAYOUT_FUSED, collection_spec, meta_key
 from qdrant_mm.search import Searcher
 from qdrant_mm.settings import CHANNELS, load_settings
 from qdrant_mm.sync import Syncer
@@ -140,11 +140,29 @@ def test_a_server_before_turboquant_refuses_it_by_name(monkeypatch):
         server.client, "info", lambda: models.VersionInfo(title="qdrant", version="1.17.1")
     )
     bundle = fake_bundle()
-    with pytest.raises(BackendRequestError, match=r"needs Qdrant 1\.18 .* runs 1\.17\.1"):
+    with pytest.raises(BackendRequestError, match=r"'turbo2' is not available .* create: int8"):
         create_physical(server, "c", bundle.model_ids(), bundle.dims(), quantization="turbo2")
-    assert not server.collection_exists("c")
+    # refused before anything is written: no collection, no metadata document
+    assert not server.collection_exists("c") and server.read_meta(meta_key("c")) is None
+    # the backend itself refuses too, naming the server's version
+    spec = collection_spec(bundle.dims(), quantization="turbo2")
+    with pytest.raises(BackendRequestError, match=r"needs Qdrant 1\.18 .* runs 1\.17\.1"):
+        server.create_collection("c", spec)
     create_physical(server, "c", bundle.model_ids(), bundle.dims(), quantization="int8")
     assert server.collection_exists("c")
+
+
+def test_a_client_without_turboquant_serves_int8(monkeypatch):
+    from qdrant_mm.backends import qdrant_client_backend as qcb
+    from qdrant_mm.errors import BackendRequestError
+
+    monkeypatch.setattr(qcb, "_client_has_turbo", lambda: False)
+    local = QdrantClientBackend(QdrantClient(":memory:"), "local")
+    assert local.quantizations() == ("int8",)
+    assert Syncer(local, fake_bundle(), "c", quantization="auto").quantization == "int8"
+    spec = collection_spec(fake_bundle().dims(), quantization="turbo4")
+    with pytest.raises(BackendRequestError, match="qdrant-client 1.18 or later"):
+        local.create_collection("c", spec)
 
 
 def test_oversampling_defaults_by_the_collections_quantization():
@@ -163,6 +181,15 @@ def test_oversampling_defaults_by_the_collections_quantization():
     given = Searcher(local, bundle, "x", oversampling=3)
     meta = CollectionMeta(model_ids=bundle.model_ids(), dims=bundle.dims(), quantization="turbo2")
     assert given.oversampling_for(meta) == 3.0
+    assert given.oversampling_for(meta, depth=1000) == 3.0  # a value given is used as given
+    # the kind's default collects at most OVERSAMPLING_CANDIDATES for deep pages, never < 2x
+    from qdrant_mm.defaults import OVERSAMPLING_CANDIDATES
+
+    assert s.oversampling_for(meta, depth=10) == 16.0
+    assert s.oversampling_for(meta, depth=100) == OVERSAMPLING_CANDIDATES / 100
+    assert s.oversampling_for(meta, depth=1000) == 2.0
+    int8 = meta.model_copy(update={"quantization": "int8"})
+    assert s.oversampling_for(int8, depth=1000) == 2.0
 
 
 def test_searcher_refuses_bad_oversampling():
@@ -347,6 +374,10 @@ def test_info_shows_the_collections_quantization(tmp_path, monkeypatch):
     res = runner.invoke(app, ["info"], catch_exceptions=False)
     assert '"quantization": "int8"' in res.output
     assert "none (applies at the next `sync --rebuild`)" in res.output
+    monkeypatch.delenv("QDRANT_MM_QUANTIZATION")  # auto: a rebuild would walk 2 bits
+    res = runner.invoke(app, ["info"], catch_exceptions=False)
+    assert '"quantization": "int8"' in res.output
+    assert "turbo2 (applies at the next `sync --rebuild`)" in res.output
 
 
 # --- Edge with an HNSW index: the quantized vectors are really used ---------------------------
@@ -476,7 +507,7 @@ def test_edge_hnsw_on_quantized_photo_rows_scores_the_best_photo_exactly(tmp_pat
     """One row per photo (a multivector) with a quantized copy: the graph walk uses the
     quantized rows, the rescoring the float32 ones, so a hit's score is its best photo's exact
     weighted score."""
-    from qdrant_mm.schema import LAYOUT_PHOTOS, meta_key
+    from qdrant_mm.schema import LAYOUT_PHOTOS
 
     bundle = fake_bundle()
     dims = bundle.dims()
@@ -522,7 +553,7 @@ def test_edge_hnsw_on_quantized_photo_rows_scores_the_best_photo_exactly(tmp_pat
 
 def test_auto_picks_by_the_layout_the_catalog_needs(tmp_path):
     """A plain fused vector walks turbo2; one row per photo keeps int8 (what its recall was
-    measured with); the sync report and `info` name what the collection got."""
+    measured with); the sync report names what the collection got."""
     from qdrant_mm.schema import LAYOUT_PHOTOS, resolve_quantization
     from tests.test_photos import shop
 

@@ -71,10 +71,13 @@ _INDEX = {
 }
 
 
-_TURBO_BITS = {
-    "turbo4": models.TurboQuantBitSize.BITS4,
-    "turbo2": models.TurboQuantBitSize.BITS2,
-}
+#: qdrant-client's TurboQuant bit sizes by kind (names, looked up on use: clients before 1.18
+#: have no TurboQuant and still serve int8).
+_TURBO_BITS = {"turbo4": "BITS4", "turbo2": "BITS2"}
+
+
+def _client_has_turbo() -> bool:
+    return hasattr(models, "TurboQuantization") and hasattr(models, "TurboQuantBitSize")
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -104,9 +107,15 @@ def _vector_params(v: VectorSpec) -> models.VectorParams:
             )
         )
     elif v.quantization in _TURBO_BITS:
+        if not _client_has_turbo():
+            raise BackendRequestError(
+                f"named vector {v.name!r}: quantization {v.quantization!r} needs qdrant-client"
+                " 1.18 or later (pip install 'qdrant-client>=1.18'), or QDRANT_MM_QUANTIZATION=int8"
+            )
         quantization = models.TurboQuantization(
             turbo=models.TurboQuantQuantizationConfig(
-                bits=_TURBO_BITS[v.quantization], always_ram=True
+                bits=getattr(models.TurboQuantBitSize, _TURBO_BITS[v.quantization]),
+                always_ram=True,
             )
         )
     elif v.quantization is not None:
@@ -227,7 +236,10 @@ class QdrantClientBackend:
 
     def quantizations(self) -> tuple[str, ...]:
         """Every kind in local mode (it stores the config and searches exactly); on a server,
-        TurboQuant only from Qdrant 1.18 on (the version is asked once)."""
+        TurboQuant only from Qdrant 1.18 on (the version is asked once); int8 alone with a
+        qdrant-client older than 1.18."""
+        if not _client_has_turbo():
+            return ("int8",)
         if self.name == "local":
             return QUANTIZATIONS
         if self._server_version is None:
@@ -240,7 +252,11 @@ class QdrantClientBackend:
 
     def create_collection(self, collection: str, spec: CollectionSpec) -> None:
         for v in spec.vectors:
-            if v.quantization in _TURBO_BITS and v.quantization not in self.quantizations():
+            if (
+                v.quantization in _TURBO_BITS
+                and _client_has_turbo()  # else _vector_params names the client
+                and v.quantization not in self.quantizations()
+            ):
                 since = ".".join(map(str, TURBO_SINCE))
                 raise BackendRequestError(
                     f"named vector {v.name!r}: quantization {v.quantization!r} needs Qdrant "

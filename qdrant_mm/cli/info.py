@@ -12,6 +12,7 @@ from qdrant_mm.cli.common import CollectionOption, fail, handles_errors, open_mm
 def info(collection: CollectionOption = None) -> None:
     """Show the backend, the collection and what built it (no models are loaded)."""
     from qdrant_mm.collection import physical_collections, read_collection_meta
+    from qdrant_mm.schema import LAYOUT, LAYOUT_PHOTOS
 
     mm, name = open_mm(collection)
     with mm:
@@ -33,7 +34,14 @@ def info(collection: CollectionOption = None) -> None:
                 # Chosen when the collection was created; QDRANT_MM_QUANTIZATION applies to the
                 # next collection created (first sync or sync --rebuild).
                 data["quantization"] = meta.quantization or "none"
-                setting = mm.new_collection_quantization(meta.layout) or "none"
+                # a rebuild gives the catalog's layout: photo rows stay photo rows, the
+                # first layout becomes the current one
+                setting = (
+                    mm.new_collection_quantization(
+                        LAYOUT_PHOTOS if meta.layout == LAYOUT_PHOTOS else LAYOUT
+                    )
+                    or "none"
+                )
                 if data["quantization"] != setting:
                     data["quantization_setting"] = (
                         f"{setting} (applies at the next `sync --rebuild`)"
