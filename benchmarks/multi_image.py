@@ -76,6 +76,7 @@ from common import (  # noqa: E402
 )
 
 from qdrant_mm.backends.base import INT8_QUANTILE  # noqa: E402
+from qdrant_mm.backends.edge.requests import quantization_config  # noqa: E402
 from qdrant_mm.fusion import query_vector  # noqa: E402
 from qdrant_mm.schema import FUSED, FUSED_HNSW  # noqa: E402
 from qdrant_mm.weights import CHANNELS, Weights  # noqa: E402
@@ -173,9 +174,7 @@ def create_shard(qe: Any, path: Path, multivector: bool) -> Any:
         multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
         if multivector
         else None,
-        quantization_config=qe.ScalarQuantizationConfig(
-            qe.ScalarType.Int8, quantile=INT8_QUANTILE, memory=qe.Memory.Pinned
-        ),
+        quantization_config=quantization_config(qe, "int8"),
         hnsw_config=qe.HnswIndexConfig(
             m=h.m,
             ef_construct=h.ef_construct,

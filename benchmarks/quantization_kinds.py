@@ -48,6 +48,8 @@ from common import (  # noqa: E402
     merge_results,
 )
 
+from qdrant_mm.backends.base import QUANTIZATIONS  # noqa: E402
+from qdrant_mm.backends.edge.requests import quantization_config  # noqa: E402
 from qdrant_mm.fusion import fuse_document  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "quantization_kinds.json"
@@ -55,12 +57,12 @@ WEIGHTINGS = {**SIMPLEX_WEIGHTINGS, "skewed 0.7,0.2,0.1": (0.7, 0.2, 0.1)}
 
 
 def quantization(qe: Any, kind: str) -> Any:
+    """Edge's config for ``kind``: the shipped kinds exactly as collections get them, the
+    others (binary, other TurboQuant bit sizes) built here."""
     if kind == "none":
         return None
-    if kind == "int8":
-        return qe.ScalarQuantizationConfig(
-            qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned
-        )
+    if kind in QUANTIZATIONS:
+        return quantization_config(qe, kind)
     if kind.startswith("bin"):
         bits, _, query = kind.partition("-")
         encoding = {
@@ -80,8 +82,6 @@ def quantization(qe: Any, kind: str) -> Any:
         bits = {
             "turbo1": qe.TurboQuantBitSize.Bits1,
             "turbo15": qe.TurboQuantBitSize.Bits1_5,
-            "turbo2": qe.TurboQuantBitSize.Bits2,
-            "turbo4": qe.TurboQuantBitSize.Bits4,
             "turbo8": qe.TurboQuantBitSize.Bits8,
         }[kind]
         return qe.TurboQuantQuantizationConfig(bits=bits, memory=qe.Memory.Pinned)

@@ -151,7 +151,6 @@ class Syncer:
         if quantization != "auto":
             normalize_quantization(quantization)  # refused here, before any work
         self._quantization_setting = quantization
-        self._quantization: tuple[str, ...] | None = None  # what the backend can create
         self.models = models
         self.collection = collection
         self.batch_size = batch_size
@@ -554,12 +553,11 @@ class Syncer:
     @property
     def quantization(self) -> Quantization | None:
         """What a collection created now gets: the setting, ``"auto"`` resolved against what
-        the backend can create (asked once) and the layout the catalog needs."""
+        the backend can create (a server's version is read once, by the backend) and the
+        layout the catalog needs."""
         if self._quantization_setting != "auto":
             return normalize_quantization(self._quantization_setting)
-        if self._quantization is None:
-            self._quantization = tuple(self.backend.quantizations())
-        return resolve_quantization("auto", self._quantization, self._layout)
+        return resolve_quantization("auto", self.backend.quantizations(), self._layout)
 
     def _rebuild(self) -> Rebuild:
         return Rebuild(
