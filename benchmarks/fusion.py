@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import resource
 import shutil
 import sys
 import tempfile
@@ -56,6 +57,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -90,9 +92,12 @@ from qdrant_mm.backends.base import (  # noqa: E402
     QuantizationSearch,
     QueryPlan,
 )
-from qdrant_mm.defaults import OVERSAMPLING_BY_QUANTIZATION  # noqa: E402
+from qdrant_mm.defaults import (  # noqa: E402
+    ONE_CHANNEL_OVERSAMPLING_BY_QUANTIZATION,
+    OVERSAMPLING_BY_QUANTIZATION,
+)
 from qdrant_mm.schema import FUSED, FUSED_HNSW, LAYOUT, LAYOUT_CHANNELS  # noqa: E402
-from qdrant_mm.search import Searcher  # noqa: E402
+from qdrant_mm.search import Searcher, one_channel_ef_factor  # noqa: E402
 from qdrant_mm.weights import CHANNELS, Weights  # noqa: E402
 from tests.fakes import fake_bundle  # noqa: E402
 
@@ -205,18 +210,37 @@ def local_plans(backend: Any, depth: int) -> dict[str, PlanFn]:
     return {"formula": formula, "rrf": rrf, "dbsf": dbsf}
 
 
-def oversampling(args: argparse.Namespace) -> float:
-    """``--oversampling``, else what the Searcher uses on a collection of this quantization."""
+def oversampling(args: argparse.Namespace, one_channel: bool = False) -> float:
+    """``--oversampling``, else what the Searcher uses on a collection of this quantization
+    (for a mixed or a one-channel weighting)."""
     if args.oversampling is not None:
         return args.oversampling
-    return OVERSAMPLING_BY_QUANTIZATION.get(args.quantization, 1.0)
+    by_kind = (
+        ONE_CHANNEL_OVERSAMPLING_BY_QUANTIZATION if one_channel else OVERSAMPLING_BY_QUANTIZATION
+    )
+    return by_kind.get(args.quantization, 1.0)
 
 
-def _quantization_search(args: argparse.Namespace) -> QuantizationSearch | None:
+def _quantization_search(
+    args: argparse.Namespace, one_channel: bool = False
+) -> QuantizationSearch | None:
     """What Searcher sends on a quantized collection (None when it is not quantized)."""
     if args.quantization == "none":
         return None
-    return QuantizationSearch(rescore=True, oversampling=oversampling(args))
+    return QuantizationSearch(rescore=True, oversampling=oversampling(args, one_channel))
+
+
+def baseline_plan(backend: Any, ef: int, args: argparse.Namespace) -> PlanFn:
+    """The one-vector baseline (``clip`` alone, its own collection) at ``ef``."""
+    quantization = _baseline_quantization_search(args)
+
+    def clip_only(q, w):
+        plan = QueryPlan(
+            using="clip", vector=q["clip"], limit=10, hnsw_ef=ef, quantization=quantization
+        )
+        return [h.payload["product_id"] for h in backend.query(BASELINE, plan)]
+
+    return clip_only
 
 
 def _baseline_quantization_search(args: argparse.Namespace) -> QuantizationSearch | None:
@@ -232,10 +256,9 @@ def _baseline_quantization_search(args: argparse.Namespace) -> QuantizationSearc
 def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, PlanFn]:
     ef, depth = args.ef, args.depth
     searchers = {
-        p: shipped_searcher(backend, ef, oversampling(args), p, union_limit=depth)
+        p: shipped_searcher(backend, ef, args.oversampling, p, union_limit=depth)
         for p in ("fused", "union")
     }
-    quantization = _quantization_search(args)
 
     def shipped(name):
         s = searchers[name]
@@ -247,10 +270,22 @@ def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, Pl
         return fn
 
     def fused_novec(q, w):
+        """The engine call the shipped plan makes (ef and oversampling as it chooses them for
+        the weighting), without the per-channel scores and hits built in Python."""
         from qdrant_mm.fusion import query_vector
 
-        vec, _ = query_vector(q, Weights.parse(list(w)), DIMS)
-        plan = QueryPlan(using=FUSED, vector=vec, limit=10, hnsw_ef=ef, quantization=quantization)
+        weights = Weights.parse(list(w))
+        vec, _ = query_vector(q, weights, DIMS)
+        active = weights.active()
+        one = len(active) == 1
+        factor = one_channel_ef_factor(searchers["fused"].meta, active[0]) if one else 1
+        plan = QueryPlan(
+            using=FUSED,
+            vector=vec,
+            limit=10,
+            hnsw_ef=round(factor * ef),
+            quantization=_quantization_search(args, one),
+        )
         return [h.payload["product_id"] for h in backend.query(COLLECTION, plan)]
 
     channels = args.layout == LAYOUT_CHANNELS
@@ -502,11 +537,18 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             "dims": DIMS,
             "quantization": args.quantization,
             "oversampling": oversampling(args) if args.quantization != "none" else None,
+            "one_channel_oversampling": oversampling(args, True)
+            if args.quantization != "none"
+            else None,
             "baseline_oversampling": OVERSAMPLING_BY_QUANTIZATION.get(args.baseline_quantization),
             "layout": args.layout,
             "fused_hnsw": vars(hnsw) if hnsw else None,
             "data": "blocks",
             "one_channel_ef_factor": search_module.ONE_CHANNEL_EF_FACTOR,
+            "one_channel_ef_factors": {
+                ch: one_channel_ef_factor(SimpleNamespace(layout=args.layout, dims=DIMS), ch)
+                for ch in CHANNELS
+            },
             "baseline_quantization": args.baseline_quantization
             if args.layout != LAYOUT_CHANNELS
             else "none",
@@ -635,6 +677,11 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             for p in names:
                 out["plans"][p]["p50_vs_clip"] = out["plans"][p]["latency"]["p50_ms"] / base
 
+        if args.paired and "clip" in plans and args.layout != LAYOUT_CHANNELS:
+            timing = gen.queries(args.paired + args.warmup, seed=args.seed + 7777)
+            efs = args.paired_baseline_ef or [args.ef, 2 * args.ef]
+            baselines = {e: baseline_plan(backend, e, args) for e in efs}
+            out["paired"] = paired(plans["fused"], baselines, timing, args.warmup)
         out["filtered"] = filtered(backend, queries, filters, exact, args)
         if kind == "edge" and args.ef_sweep:
             out["ef_sweep"] = ef_sweep(backend, None, queries, ids, exact, exact_clip, args)
@@ -670,10 +717,15 @@ def weighting_recalls(
 
 
 def shipped_searcher(
-    backend: Any, ef: int, oversampling: float, plan: str = "fused", union_limit: int = 64
+    backend: Any,
+    ef: int,
+    oversampling: float | None,
+    plan: str = "fused",
+    union_limit: int = 64,
 ) -> Searcher:
     """The shipped plan's Searcher (or ``plan``'s) over the benchmark collection at exactly
-    ``ef`` (no growth with N: the ef measured is the ef given)."""
+    ``ef`` (no growth with N: the ef measured is the ef given); ``oversampling`` None: the
+    Searcher's defaults for the collection's quantization and each weighting."""
     bundle = fake_bundle(tuple(DIMS[ch] for ch in CHANNELS))
     return Searcher(
         backend,
@@ -685,6 +737,75 @@ def shipped_searcher(
         hnsw_ef_growth=0,
         oversampling=oversampling,
     )
+
+
+def paired(fused: PlanFn, baselines: dict[int, PlanFn], timing, warmup: int) -> dict[str, Any]:
+    """The shipped plan against the one-vector baseline at each ef of ``baselines``, alone and
+    on distinct queries: step ``k`` times the shipped plan on query ``k`` with weighting
+    ``k mod 8`` and each baseline on query ``k``'s clip vector (another collection: neither
+    warms the other's memory), in an order that rotates. No query is repeated and no other plan
+    runs between them, unlike the plan table (where the baseline searches the same clip vector
+    once per weighting and the union plan walks the same graph as the shipped one). Wall-clock
+    p50, CPU-time p50 (``process_time``: what the searches spent, without the waits for a
+    busy machine) and the major page faults per search (file pages read back from disk: the
+    float32 vectors rescored and the payloads live in files the kernel may drop from its
+    cache)."""
+    names = list(WEIGHTINGS)
+    sides: dict[str, PlanFn] = {
+        "fused": fused,
+        **{f"clip ef {e}": fn for e, fn in baselines.items()},
+    }
+    for q in timing[:warmup]:
+        for w in WEIGHTINGS.values():
+            for fn in sides.values():
+                fn(q, w)
+    wall: dict[str, list[float]] = {side: [] for side in sides}
+    cpu: dict[str, list[float]] = {side: [] for side in sides}
+    faults = dict.fromkeys(sides, 0)
+    by_weighting: dict[str, list[float]] = {w: [] for w in names}
+    order = list(sides)
+    for k, q in enumerate(timing[warmup:]):
+        wname = names[k % len(names)]
+        shift = k % len(order)
+        for side in order[shift:] + order[:shift]:
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+            c0, t0 = time.process_time(), time.perf_counter()
+            sides[side](q, WEIGHTINGS[wname])
+            wall[side].append(time.perf_counter() - t0)
+            cpu[side].append(time.process_time() - c0)
+            faults[side] += resource.getrusage(resource.RUSAGE_SELF).ru_majflt - f0
+            if side == "fused":
+                by_weighting[wname].append(wall[side][-1])
+    res: dict[str, Any] = {
+        "n": len(wall["fused"]),
+        "wall": {side: percentiles(t) for side, t in wall.items()},
+        "cpu": {side: percentiles(t) for side, t in cpu.items()},
+        "by_weighting": {w: percentiles(t) for w, t in by_weighting.items()},
+        # pages read from disk per search (a file page the kernel had dropped from its cache)
+        "major_faults_per_search": {side: faults[side] / len(wall[side]) for side in sides},
+    }
+    res["p50_ratio"] = {
+        side: res["wall"]["fused"]["p50_ms"] / res["wall"][side]["p50_ms"]
+        for side in sides
+        if side != "fused"
+    }
+    res["cpu_p50_ratio"] = {
+        side: res["cpu"]["fused"]["p50_ms"] / res["cpu"][side]["p50_ms"]
+        for side in sides
+        if side != "fused"
+    }
+    log(
+        f"  paired, {res['n']} distinct queries each: shipped p50 "
+        f"{res['wall']['fused']['p50_ms']:.2f} ms; "
+        + "; ".join(
+            f"{side} {res['wall'][side]['p50_ms']:.2f} ms: {res['p50_ratio'][side]:.2f}x "
+            f"(CPU time {res['cpu_p50_ratio'][side]:.2f}x)"
+            for side in res["p50_ratio"]
+        )
+        + "; pages read from disk per search: "
+        + ", ".join(f"{side} {v:.1f}" for side, v in res["major_faults_per_search"].items())
+    )
+    return res
 
 
 def oversampling_sweep(backend, queries, exact, args) -> dict[str, Any]:
@@ -706,7 +827,7 @@ def oversampling_sweep(backend, queries, exact, args) -> dict[str, Any]:
 def filtered(backend, queries, filters, exact, args) -> dict[str, Any]:
     """Recall@10 and latency of the shipped plan with each filter (the exact top-10 among the
     products the filter keeps), for the weightings of :data:`FILTER_WEIGHTINGS`."""
-    s = shipped_searcher(backend, args.ef, oversampling(args))
+    s = shipped_searcher(backend, args.ef, args.oversampling)
     res: dict[str, Any] = {}
     for fname, (flt, _) in filters.items():
         for wname in FILTER_WEIGHTINGS:
@@ -737,7 +858,7 @@ def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[st
     2·(limit+offset) = 20.)"""
     res: dict[str, Any] = {}
     for ef in args.ef_sweep:
-        s = shipped_searcher(backend, ef, oversampling(args))
+        s = shipped_searcher(backend, ef, args.oversampling)
         row, times = weighting_recalls(s, queries, exact)
         r, base_times = [], []
         for j, q in enumerate(queries):
@@ -1012,7 +1133,7 @@ SCALING = {
     "fused alone, turbo2 (layout 2, shipped)": {
         10_000: "edge/10000/turbo2",
         100_000: "edge/100000/turbo2",
-        1_000_000: "edge/1000000/turbo2-shipped",
+        1_000_000: "edge/1000000/turbo2-shipped-2",
     },
     "fused alone, int8 (layout 2)": {
         10_000: "edge/10000/fused-layout",
@@ -1174,6 +1295,21 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=None,
         help="hnsw_ef multiplier of one-channel weightings (search.ONE_CHANNEL_EF_FACTOR)",
+    )
+    ap.add_argument(
+        "--paired",
+        type=int,
+        default=400,
+        help="distinct queries timed for the shipped plan against the baseline alone "
+        "(see paired(); 0: skip)",
+    )
+    ap.add_argument(
+        "--paired-baseline-ef",
+        type=int,
+        nargs="+",
+        default=None,
+        help="the baseline's hnsw_ef in the paired timing (default: --ef, the shipped plan's, "
+        "and twice it, where the baseline's own recall@10 reaches 0.99 at 1M)",
     )
     ap.add_argument(
         "--oversampling-sweep",

@@ -12,13 +12,14 @@ neighbours and rescores the union of all candidates exactly on ``fused``.
 A collection created with a quantization (``int8``, ``turbo4``, ``turbo2``; recorded in its
 metadata) has a quantized copy of ``fused`` that HNSW searches use; the searcher then asks the
 engine to fetch ``oversampling x`` the candidates with it (by default as many as the kind needs,
-:data:`qdrant_mm.defaults.OVERSAMPLING_BY_QUANTIZATION`) and rescore them with the float32
+:data:`qdrant_mm.defaults.OVERSAMPLING_BY_QUANTIZATION`, more for a one-channel weighting on
+turbo2) and rescore them with the float32
 vectors, so the scores returned are still the exact weighted scores. Exact searches are
 unchanged.
 
 The plan uses what the collection's layout (``CollectionMeta.layout``) has. On the current one
 (``fused`` alone) a one-channel weighting is a fused search whose other blocks are zero, with
-:data:`ONE_CHANNEL_EF_FACTOR` times the ``hnsw_ef`` (the graph was built for the concatenation),
+a wider ``hnsw_ef`` (:func:`one_channel_ef_factor`: the graph was built for the concatenation),
 per-channel scores are read from the hits' fused blocks, and filtered searches let the engine
 use ACORN (the graph has no payload links). On a collection of the first layout a one-channel
 weighting searches that channel's own vector and graph, as before.
@@ -52,6 +53,7 @@ from qdrant_mm.schema import (
     FROM_TEXT,
     FUSED,
     LAYOUT_CHANNELS,
+    LAYOUT_FUSED,
     LAYOUT_PHOTOS,
     VECTORS_FROM,
     ChannelStats,
@@ -67,8 +69,9 @@ MAX_LIMIT = 1000
 #: Payload keys sync keeps for itself, not shown in results.
 INTERNAL_FIELDS = frozenset({"content_hash", "payload_hash", "image_hashes"})
 MAX_OFFSET = 100_000
-#: ``hnsw_ef`` multiplier of a one-channel weighting (both layouts): on the fused graph such a
-#: query lies off the space the graph was built for; on a channel's own graph it has fewer dims.
+#: ``hnsw_ef`` multiplier of a one-channel weighting: on a channel's own graph (it has fewer
+#: dims) and, on the fused graph, for its narrowest block (such a query lies off the space the
+#: graph was built for); wider blocks get less (:func:`one_channel_ef_factor`).
 ONE_CHANNEL_EF_FACTOR = 2
 SearchPlanName = Literal["fused", "union"]
 #: The largest ``hnsw_ef`` the size scaling gives.
@@ -82,6 +85,23 @@ PHOTOS_EF_FACTOR = 2
 TEXT_ONLY_OVERFETCH = 100
 #: The deepest a search of text-only products is asked for while capping their scores.
 MAX_TEXT_ONLY_FETCH = 4 * MAX_LIMIT
+
+
+def one_channel_ef_factor(meta: CollectionMeta, channel: str) -> float:
+    """The ``hnsw_ef`` multiplier of a weighting on ``channel`` alone.
+
+    On the plain ``fused`` layout it shrinks with the block's width:
+    ``ONE_CHANNEL_EF_FACTOR * sqrt(narrowest block / this block)``, never below 1. A block's
+    chance similarities spread as ``1 / sqrt(width)``, so the wider a block, the more the
+    fused graph's neighbours are its own. Measured at 1M products with blocks of 256/512/512
+    dims (docs/benchmarks.md): the 256-d ``blip`` block needs twice the ef of the mixed
+    weightings for recall@10 ≥ 0.99 (0.983-0.986 at 1x), the 512-d blocks reach it at
+    1.4x. On a channel's own graph (first layout) and on photo rows (measured with 2x) it is
+    :data:`ONE_CHANNEL_EF_FACTOR`."""
+    if meta.layout != LAYOUT_FUSED or channel not in meta.dims:
+        return float(ONE_CHANNEL_EF_FACTOR)
+    narrowest = min(meta.dims[ch] for ch in CHANNELS if ch in meta.dims)
+    return max(1.0, ONE_CHANNEL_EF_FACTOR * math.sqrt(narrowest / meta.dims[channel]))
 
 
 class SearchHit(BaseModel):
@@ -170,14 +190,22 @@ class Searcher:
         self._meta: CollectionMeta | None = None
         self._meta_read_at = 0.0
 
-    def oversampling_for(self, meta: CollectionMeta, depth: int = 10) -> float:
+    def oversampling_for(
+        self, meta: CollectionMeta, depth: int = 10, one_channel: bool = False
+    ) -> float:
         """Candidates per result collected with the quantized copy before the exact rescoring
         of a page reaching ``depth`` (limit + offset): the ``oversampling`` given, else the
-        default of the collection's quantization, lowered for deep pages to
-        :data:`~qdrant_mm.defaults.OVERSAMPLING_CANDIDATES` candidates (never below 2x)."""
+        default of the collection's quantization (for a mixed or a ``one_channel`` weighting),
+        lowered for deep pages to :data:`~qdrant_mm.defaults.OVERSAMPLING_CANDIDATES`
+        candidates (never below 2x)."""
         if self.oversampling is not None:
             return self.oversampling
-        kind = defaults.OVERSAMPLING_BY_QUANTIZATION.get(meta.quantization or "", 1.0)
+        by_kind = (
+            defaults.ONE_CHANNEL_OVERSAMPLING_BY_QUANTIZATION
+            if one_channel
+            else defaults.OVERSAMPLING_BY_QUANTIZATION
+        )
+        kind = by_kind.get(meta.quantization or "", 1.0)
         return max(min(kind, defaults.OVERSAMPLING_CANDIDATES / max(depth, 1)), min(kind, 2.0))
 
     @property
@@ -377,7 +405,8 @@ class Searcher:
         # collecting oversampling x the candidates with the quantized copy (the recall).
         quantization = (
             QuantizationSearch(
-                rescore=True, oversampling=self.oversampling_for(meta, limit + offset)
+                rescore=True,
+                oversampling=self.oversampling_for(meta, limit + offset, len(active) == 1),
             )
             if meta.quantization and not exact
             else None
@@ -438,7 +467,7 @@ class Searcher:
     def _single_channel(
         self, meta, channel, query, page, ef, exact, quantization, calibration, rescale
     ) -> list[SearchHit]:
-        """One channel weighted, with :data:`ONE_CHANNEL_EF_FACTOR` times the ef. On a collection
+        """One channel weighted, with :func:`one_channel_ef_factor` times the ef. On a collection
         of the first layout it searches that channel's own vector and graph (built for that
         space alone); on the others it searches ``fused`` with the other blocks zero, whose
         scores are that channel's cosines exactly. Other channels given in ``query``
@@ -452,7 +481,7 @@ class Searcher:
         plan = QueryPlan(
             using=channel if channels else FUSED,
             vector=vector if channels else _engine_vector(meta, vector),
-            hnsw_ef=round(ONE_CHANNEL_EF_FACTOR * ef) if ef else None,
+            hnsw_ef=round(one_channel_ef_factor(meta, channel) * ef) if ef else None,
             exact=exact,
             quantization=None if channels else quantization,
             acorn=not channels,

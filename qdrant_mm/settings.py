@@ -140,7 +140,8 @@ class Settings(BaseSettings):
         ge=1.0,
         le=100.0,
         description="Quantized collections: candidates fetched per result before rescoring"
-        " (unset: by the collection's quantization, int8 2, turbo4 4, turbo2 16)",
+        " (unset: by the collection's quantization, int8 2, turbo4 4, turbo2 8 and 16 for a"
+        " one-channel weighting)",
     )
 
     # --- images ------------------------------------------------------------------------------

@@ -499,6 +499,27 @@ def test_aliases(edge):
     assert edge.list_collections() == ["products--1"]
 
 
+def test_alias_changes_by_another_process_are_seen_at_once(tmp_path):
+    """Aliases are read from a cache keyed by the file's identity: a switch written by another
+    store on the same folder (another process) is seen by the next read, even when the file
+    keeps its size, and the cached dict cannot be changed through what a read returns."""
+    from qdrant_mm.backends.edge.store import JsonStore
+
+    (tmp_path / "store").mkdir()
+    reader, writer = JsonStore(tmp_path / "store"), JsonStore(tmp_path / "store")
+    assert reader.read_aliases() == {}
+    writer.update_aliases(lambda a: a.update(products="products--1"))
+    assert reader.read_aliases() == {"products": "products--1"}
+    got = reader.read_aliases()
+    got["products"] = "tampered"
+    assert reader.read_aliases() == {"products": "products--1"}
+    for target in ("products--2", "products--3", "products--1"):  # same size each time
+        writer.update_aliases(lambda a, t=target: a.update(products=t))
+        assert reader.read_aliases() == {"products": target}
+    writer.update_aliases(lambda a: a.clear())
+    assert reader.read_aliases() == {}
+
+
 KEYS = [
     "collection:products_v1",
     "profile:products:default",

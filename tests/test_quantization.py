@@ -20,7 +20,10 @@ from qdrant_mm.backends.edge import EdgeBackend
 from qdrant_mm.backends.qdrant_client_backend import QdrantClientBackend
 from qdrant_mm.catalog import point_id
 from qdrant_mm.collection import create_physical, read_collection_meta
-from qdrant_mm.defaults import OVERSAMPLING_BY_QUANTIZATION
+from qdrant_mm.defaults import (
+    ONE_CHANNEL_OVERSAMPLING_BY_QUANTIZATION,
+    OVERSAMPLING_BY_QUANTIZATION,
+)
 from qdrant_mm.errors import ConfigError, QueryError
 from qdrant_mm.fusion import fuse_document, split
 from qdrant_mm.schema import FUSED, LAYOUT_CHANNELS, LAYOUT_FUSED, collection_spec, meta_key
@@ -175,19 +178,24 @@ def test_oversampling_defaults_by_the_collections_quantization():
         meta = CollectionMeta(model_ids=bundle.model_ids(), dims=bundle.dims(), quantization=kind)
         want = OVERSAMPLING_BY_QUANTIZATION[kind] if kind else 1.0
         assert s.oversampling_for(meta) == want
+        want_one = ONE_CHANNEL_OVERSAMPLING_BY_QUANTIZATION[kind] if kind else 1.0
+        assert s.oversampling_for(meta, one_channel=True) == want_one >= want
         # fewer bits, more candidates for the exact rescoring
-    assert OVERSAMPLING_BY_QUANTIZATION["int8"] < OVERSAMPLING_BY_QUANTIZATION["turbo4"]
-    assert OVERSAMPLING_BY_QUANTIZATION["turbo4"] < OVERSAMPLING_BY_QUANTIZATION["turbo2"]
+    for by_kind in (OVERSAMPLING_BY_QUANTIZATION, ONE_CHANNEL_OVERSAMPLING_BY_QUANTIZATION):
+        assert by_kind["int8"] < by_kind["turbo4"] < by_kind["turbo2"]
     given = Searcher(local, bundle, "x", oversampling=3)
     meta = CollectionMeta(model_ids=bundle.model_ids(), dims=bundle.dims(), quantization="turbo2")
     assert given.oversampling_for(meta) == 3.0
     assert given.oversampling_for(meta, depth=1000) == 3.0  # a value given is used as given
+    assert given.oversampling_for(meta, one_channel=True) == 3.0  # for every weighting
     # the kind's default collects at most OVERSAMPLING_CANDIDATES for deep pages, never < 2x
     from qdrant_mm.defaults import OVERSAMPLING_CANDIDATES
 
-    assert s.oversampling_for(meta, depth=10) == 16.0
-    assert s.oversampling_for(meta, depth=100) == OVERSAMPLING_CANDIDATES / 100
+    assert s.oversampling_for(meta, depth=10) == 8.0
+    assert s.oversampling_for(meta, depth=10, one_channel=True) == 16.0
+    assert s.oversampling_for(meta, depth=100, one_channel=True) == OVERSAMPLING_CANDIDATES / 100
     assert s.oversampling_for(meta, depth=1000) == 2.0
+    assert s.oversampling_for(meta, depth=1000, one_channel=True) == 2.0
     int8 = meta.model_copy(update={"quantization": "int8"})
     assert s.oversampling_for(int8, depth=1000) == 2.0
 
@@ -254,6 +262,9 @@ def test_quantized_collection_via_sync_searches_exactly(tmp_path, backend, colle
         on_edge if backend.name == "edge" else elsewhere
     )
     rescored = QuantizationSearch(rescore=True, oversampling=OVERSAMPLING_BY_QUANTIZATION[kind])
+    one_channel = QuantizationSearch(
+        rescore=True, oversampling=ONE_CHANNEL_OVERSAMPLING_BY_QUANTIZATION[kind]
+    )
 
     names, vectors = stored_vectors(backend, physical)
     searcher = Searcher(backend, bundle, collection_name)
@@ -277,7 +288,7 @@ def test_quantized_collection_via_sync_searches_exactly(tmp_path, backend, colle
         hits = searcher.search_vectors(q, w, limit=10)
         searcher.exact_below = 20_000
         assert not plans[-1].exact
-        assert plans[-1].quantization == rescored
+        assert plans[-1].quantization == (one_channel if len(w.active()) == 1 else rescored)
         assert [h.id for h in hits] == [names[i] for i in order[:10]]  # 40 points: full scan
         for h in hits:
             i = names.index(h.id)
@@ -294,9 +305,10 @@ def test_quantized_collection_via_sync_searches_exactly(tmp_path, backend, colle
     assert plans[-1].quantization == rescored
     assert [h.id for h in hits] == [names[i] for i in np.argsort(-score, kind="stable")[:5]]
     hits = searcher.search_vectors(q, Weights.parse("0,1,0"), limit=5)
-    # One channel: fused with the other blocks zero, quantized and rescored like any search.
+    # One channel: fused with the other blocks zero, quantized and rescored with the
+    # one-channel oversampling.
     assert plans[-1].using == FUSED
-    assert plans[-1].quantization == rescored
+    assert plans[-1].quantization == one_channel
     assert hits[0].score == pytest.approx(float(np.max(vectors["clip"] @ q["clip"])), abs=1e-5)
 
 

@@ -361,13 +361,21 @@ def test_plan_choice_exact_when_small_hnsw_when_large_single_channel_routed(corp
     corpus.searcher.search_vectors(q, Weights.parse("1,1,1"), limit=10)
     assert plans[-1].using == FUSED and not plans[-1].exact and plans[-1].hnsw_ef == 256
     hits = corpus.searcher.search_vectors(q, Weights.parse("0,1,0"), limit=10)
-    # A one-channel weighting: that channel's own graph where it has one, else fused with the
-    # other blocks zero; twice the ef either way.
+    # A one-channel weighting: that channel's own graph where it has one (twice the ef), else
+    # fused with the other blocks zero (twice the ef for the narrowest block, blip, less for a
+    # wider one: 2 x sqrt(narrowest / width)).
     if corpus.layout == LAYOUT_CHANNELS:
         assert plans[-1].using == "clip" and plans[-1].hnsw_ef == 512
     else:
-        assert plans[-1].using == FUSED and plans[-1].hnsw_ef == 512
+        widths = corpus.dims
+        assert widths["blip"] < widths["clip"]
+        assert plans[-1].using == FUSED
+        assert plans[-1].hnsw_ef == round(256 * 2 * (widths["blip"] / widths["clip"]) ** 0.5)
+        assert 256 < plans[-1].hnsw_ef < 512
         assert not plans[-1].vector[: corpus.dims["blip"]].any()
+        corpus.searcher.search_vectors(q, Weights.parse("1,0,0"), limit=10)
+        assert plans[-1].using == FUSED and plans[-1].hnsw_ef == 512
+        corpus.searcher.search_vectors(q, Weights.parse("0,1,0"), limit=10)
     order, score, per = corpus.exact(q, Weights.parse("0,1,0"))
     assert [h.id for h in hits] == [corpus.ids[i] for i in order[:10]]
     for h, i in zip(hits, order[:10], strict=True):

@@ -43,10 +43,24 @@ class JsonStore:
         self.root = root
         self.meta_dir = root / META
         self._lock = threading.RLock()
+        # aliases.json as last read, keyed by its inode, size and times: every search resolves
+        # its collection, and a stat is cheaper than reading and parsing the file each time.
+        # Writers replace the file (a new inode), so a change by any process is seen.
+        self._aliases: tuple[tuple[int, ...], dict[str, str]] | None = None
 
     # --- aliases -----------------------------------------------------------------------------
     def read_aliases(self) -> dict[str, str]:
         path = self.root / ALIASES
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise BackendError(f"cannot read aliases from {path}: {exc}") from exc
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        cached = self._aliases
+        if cached is not None and cached[0] == stamp:
+            return dict(cached[1])
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -56,7 +70,9 @@ class JsonStore:
         aliases = doc.get("aliases") if isinstance(doc, dict) else None
         if not isinstance(aliases, dict):
             raise BackendError(f"{path} is not an aliases file")
-        return {str(k): str(v) for k, v in aliases.items()}
+        out = {str(k): str(v) for k, v in aliases.items()}
+        self._aliases = (stamp, out)
+        return dict(out)
 
     def update_aliases(self, change: Callable[[dict[str, str]], Any]) -> None:
         """Read-modify-write aliases.json: ``change`` edits the dict in place; it is written
