@@ -1294,7 +1294,8 @@ def main(argv: list[str] | None = None) -> None:
         "--one-channel-ef-factor",
         type=float,
         default=None,
-        help="hnsw_ef multiplier of one-channel weightings (search.ONE_CHANNEL_EF_FACTOR)",
+        help="hnsw_ef multiplier of a one-channel weighting on the narrowest block "
+        "(search.ONE_CHANNEL_EF_FACTOR; wider blocks get factor x sqrt(narrowest / width))",
     )
     ap.add_argument(
         "--paired",
