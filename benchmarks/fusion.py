@@ -18,11 +18,13 @@ with the exact numpy top-10 of the weighted score:
   clip           one search on ``clip`` alone: the single-vector speed baseline (its recall is
                  against the exact clip-only ranking)
 
-With ``--quantization int8`` the collection is created as ``QDRANT_MM_QUANTIZATION=int8`` creates
-it (an int8 scalar-quantized copy of ``fused``, recorded in the collection metadata); the
-Searcher then asks for rescoring with ``--oversampling`` (default 2, as shipped), and the
-``fused_novec`` plan sends the same quantization parameters. The clip-only baseline stays a
-float32 search (``clip`` is never quantized).
+With ``--quantization KIND`` (int8, turbo4, turbo2) the collection is created as
+``QDRANT_MM_QUANTIZATION=KIND`` creates it (a quantized copy of ``fused``, recorded in the
+collection metadata); the Searcher then asks for rescoring with ``--oversampling`` (default: its
+own per kind and weighting, as shipped), and the ``fused_novec`` plan sends the same
+quantization parameters. On the one-graph layout the clip-only baseline is its own collection
+(``--baseline-quantization``, int8 by default, with int8's oversampling); on the first layout
+it is the collection's float32 ``clip`` vector.
 
 Plans are interleaved query by query (the order rotates), so background load hits all alike:
 compare the ratios, not the absolute times. Results are merged into ``--out`` (JSON) under
@@ -269,16 +271,22 @@ def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, Pl
 
         return fn
 
+    factors = {
+        ch: one_channel_ef_factor(SimpleNamespace(layout=args.layout, dims=DIMS), ch)
+        for ch in CHANNELS
+    }
+
     def fused_novec(q, w):
-        """The engine call the shipped plan makes (ef and oversampling as it chooses them for
-        the weighting), without the per-channel scores and hits built in Python."""
+        """The engine call the shipped plan makes on the fused layout (ef and oversampling as
+        it chooses them for the weighting), without the per-channel scores and hits built in
+        Python. (On the first layout a one-channel weighting searches its own graph instead.)"""
         from qdrant_mm.fusion import query_vector
 
         weights = Weights.parse(list(w))
         vec, _ = query_vector(q, weights, DIMS)
         active = weights.active()
         one = len(active) == 1
-        factor = one_channel_ef_factor(searchers["fused"].meta, active[0]) if one else 1
+        factor = factors[active[0]] if one else 1
         plan = QueryPlan(
             using=FUSED,
             vector=vec,
@@ -678,9 +686,13 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
                 out["plans"][p]["p50_vs_clip"] = out["plans"][p]["latency"]["p50_ms"] / base
 
         if args.paired and "clip" in plans and args.layout != LAYOUT_CHANNELS:
-            timing = gen.queries(args.paired + args.warmup, seed=args.seed + 7777)
             efs = args.paired_baseline_ef or [args.ef, 2 * args.ef]
             baselines = {e: baseline_plan(backend, e, args) for e in efs}
+            # one set of queries per side: no search repeats another's query
+            timing = [
+                gen.queries(args.paired + args.warmup, seed=args.seed + 7777 + i)
+                for i in range(1 + len(efs))
+            ]
             out["paired"] = paired(plans["fused"], baselines, timing, args.warmup)
         out["filtered"] = filtered(backend, queries, filters, exact, args)
         if kind == "edge" and args.ef_sweep:
@@ -739,13 +751,17 @@ def shipped_searcher(
     )
 
 
-def paired(fused: PlanFn, baselines: dict[int, PlanFn], timing, warmup: int) -> dict[str, Any]:
+def paired(
+    fused: PlanFn, baselines: dict[int, PlanFn], timing: list[list[dict]], warmup: int
+) -> dict[str, Any]:
     """The shipped plan against the one-vector baseline at each ef of ``baselines``, alone and
-    on distinct queries: step ``k`` times the shipped plan on query ``k`` with weighting
-    ``k mod 8`` and each baseline on query ``k``'s clip vector (another collection: neither
-    warms the other's memory), in an order that rotates. No query is repeated and no other plan
-    runs between them, unlike the plan table (where the baseline searches the same clip vector
-    once per weighting and the union plan walks the same graph as the shipped one). Wall-clock
+    on distinct queries: ``timing`` holds one list of queries per side (the shipped plan's
+    first, then one per baseline, in the order of ``baselines``); step ``k`` times the shipped
+    plan on its query ``k`` with weighting ``k mod 8`` and each baseline on the clip vector of
+    its own query ``k``, in an order that rotates. No query is searched twice (the baselines
+    at two efs do not share queries either) and no other plan runs between them, unlike the
+    plan table (where the baseline searches the same clip vector once per weighting and the
+    union plan walks the same graph as the shipped one). Wall-clock
     p50, CPU-time p50 (``process_time``: what the searches spent, without the waits for a
     busy machine) and the major page faults per search (file pages read back from disk: the
     float32 vectors rescored and the payloads live in files the kernel may drop from its
@@ -755,19 +771,21 @@ def paired(fused: PlanFn, baselines: dict[int, PlanFn], timing, warmup: int) -> 
         "fused": fused,
         **{f"clip ef {e}": fn for e, fn in baselines.items()},
     }
-    for q in timing[:warmup]:
-        for w in WEIGHTINGS.values():
-            for fn in sides.values():
+    queries = dict(zip(sides, timing, strict=True))
+    for side, fn in sides.items():
+        for q in queries[side][:warmup]:
+            for w in WEIGHTINGS.values():
                 fn(q, w)
     wall: dict[str, list[float]] = {side: [] for side in sides}
     cpu: dict[str, list[float]] = {side: [] for side in sides}
     faults = dict.fromkeys(sides, 0)
     by_weighting: dict[str, list[float]] = {w: [] for w in names}
     order = list(sides)
-    for k, q in enumerate(timing[warmup:]):
+    for k in range(len(timing[0]) - warmup):
         wname = names[k % len(names)]
         shift = k % len(order)
         for side in order[shift:] + order[:shift]:
+            q = queries[side][warmup + k]
             f0 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
             c0, t0 = time.process_time(), time.perf_counter()
             sides[side](q, WEIGHTINGS[wname])
@@ -920,7 +938,14 @@ def report(path: Path, plots: bool) -> str:
             f"### {r['backend']}, N = {r['n']:,}"
             + (
                 f", fused quantized {r['config']['quantization']} (oversampling "
-                f"{r['config']['oversampling']})"
+                f"{r['config']['oversampling']}"
+                + (
+                    f", {r['config']['one_channel_oversampling']} for one-channel weightings"
+                    if r["config"].get("one_channel_oversampling")
+                    not in (None, r["config"]["oversampling"])
+                    else ""
+                )
+                + ")"
                 if r["config"].get("quantization", "none") != "none"
                 else ""
             )
@@ -981,6 +1006,32 @@ def report(path: Path, plots: bool) -> str:
                 f"{r['plans'][p].get('p50_vs_clip', float('nan')):.2f}x |"
             )
         lines.append("")
+        if factors := r["config"].get("one_channel_ef_factors"):
+            lines.append(
+                "One-channel weightings searched at "
+                + ", ".join(f"{ch} {f:.2f}x" for ch, f in factors.items())
+                + " the ef."
+            )
+            lines.append("")
+        if "paired" in r:
+            pr = r["paired"]
+            lines.append(
+                f"Paired timing ({pr['n']} distinct queries per side, nothing else between "
+                "them; `paired()`):"
+            )
+            lines.append("")
+            lines.append(
+                "| side | p50 ms | CPU p50 ms | shipped p50 / this | pages read per search |"
+            )
+            lines.append("|---|---|---|---|---|")
+            for side in ["fused", *sorted(pr["p50_ratio"], key=lambda x: int(x.split()[-1]))]:
+                ratio = pr["p50_ratio"].get(side)
+                lines.append(
+                    f"| {side} | {pr['wall'][side]['p50_ms']:.2f} | {pr['cpu'][side]['p50_ms']:.2f}"
+                    f" | {f'{ratio:.2f}x' if ratio else '—'} | "
+                    f"{pr['major_faults_per_search'][side]:.1f} |"
+                )
+            lines.append("")
         if "ef_sweep" in r:
             efs = sorted(r["ef_sweep"], key=int)
             lines.append("Shipped plan, recall@10 by `hnsw_ef` (mean; min in brackets):")
@@ -1255,7 +1306,8 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=None,
         help="quantized collections: Searcher's oversampling (QDRANT_MM_OVERSAMPLING; default: "
-        "what the Searcher uses for the quantization, int8 2, turbo4 4, turbo2 16)",
+        "what the Searcher uses for the quantization and weighting, int8 2, turbo4 4, turbo2 8 "
+        "and 16 for one-channel weightings)",
     )
     ap.add_argument(
         "--layout",

@@ -36,7 +36,8 @@ OVERSAMPLING_BY_QUANTIZATION: Final = {"int8": 2.0, "turbo4": 4.0, "turbo2": 8.0
 ONE_CHANNEL_OVERSAMPLING_BY_QUANTIZATION: Final = {"int8": 2.0, "turbo4": 4.0, "turbo2": 16.0}
 OVERSAMPLING: Final = OVERSAMPLING_BY_QUANTIZATION["int8"]
 #: The kind's oversampling is lowered for deep pages so that at most this many candidates are
-#: rescored (but never below 2x): a page of 1,000 on turbo2 would otherwise collect 16,000.
+#: rescored (but never below 2x): a page of 1,000 on turbo2 would otherwise collect 8,000
+#: (16,000 for a one-channel weighting).
 #: 1,024 is the ef a 1M-product search walks anyway. QDRANT_MM_OVERSAMPLING is used as given.
 OVERSAMPLING_CANDIDATES: Final = 1024
 #: Largest image file or download, in bytes.

@@ -95,13 +95,13 @@ def one_channel_ef_factor(meta: CollectionMeta, channel: str) -> float:
     chance similarities spread as ``1 / sqrt(width)``, so the wider a block, the more the
     fused graph's neighbours are its own. Measured at 1M products with blocks of 256/512/512
     dims (docs/benchmarks.md): the 256-d ``blip`` block needs twice the ef of the mixed
-    weightings for recall@10 ≥ 0.99 (0.983-0.986 at 1x), the 512-d blocks reach it at
+    weightings for recall@10 ≥ 0.99 (0.983-0.984 at 1x), the 512-d blocks reach it at
     1.4x. On a channel's own graph (first layout) and on photo rows (measured with 2x) it is
     :data:`ONE_CHANNEL_EF_FACTOR`."""
-    if meta.layout != LAYOUT_FUSED or channel not in meta.dims:
+    widths = [meta.dims[ch] for ch in CHANNELS if ch in meta.dims]
+    if meta.layout != LAYOUT_FUSED or channel not in meta.dims or min(widths) <= 0:
         return float(ONE_CHANNEL_EF_FACTOR)
-    narrowest = min(meta.dims[ch] for ch in CHANNELS if ch in meta.dims)
-    return max(1.0, ONE_CHANNEL_EF_FACTOR * math.sqrt(narrowest / meta.dims[channel]))
+    return max(1.0, ONE_CHANNEL_EF_FACTOR * math.sqrt(min(widths) / meta.dims[channel]))
 
 
 class SearchHit(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import threading
 import uuid
@@ -499,23 +500,48 @@ def test_aliases(edge):
     assert edge.list_collections() == ["products--1"]
 
 
-def test_alias_changes_by_another_process_are_seen_at_once(tmp_path):
-    """Aliases are read from a cache keyed by the file's identity: a switch written by another
-    store on the same folder (another process) is seen by the next read, even when the file
-    keeps its size, and the cached dict cannot be changed through what a read returns."""
-    from qdrant_mm.backends.edge.store import JsonStore
+def test_alias_changes_by_another_process_are_seen_at_once(tmp_path, monkeypatch):
+    """Aliases are read from a cache keyed by the file's identity: an unchanged file is not
+    parsed again, a switch written by another store on the same folder (another process) is
+    seen by the next read, and so is a rewrite in place of the same size with a new mtime;
+    the cached dict cannot be changed through what a read returns."""
+    import json as real_json
+    from types import SimpleNamespace
 
-    (tmp_path / "store").mkdir()
-    reader, writer = JsonStore(tmp_path / "store"), JsonStore(tmp_path / "store")
+    from qdrant_mm.backends.edge import store as store_module
+    from qdrant_mm.backends.edge.store import ALIASES, JsonStore
+
+    parses = []
+
+    def loads(text):
+        parses.append(text)
+        return real_json.loads(text)
+
+    monkeypatch.setattr(store_module, "json", SimpleNamespace(loads=loads, dumps=real_json.dumps))
+    root = tmp_path / "store"
+    root.mkdir()
+    reader, writer = JsonStore(root), JsonStore(root)
     assert reader.read_aliases() == {}
     writer.update_aliases(lambda a: a.update(products="products--1"))
+    parsed = len(parses)
     assert reader.read_aliases() == {"products": "products--1"}
+    assert len(parses) == parsed + 1
+    for _ in range(3):  # unchanged: answered from the cache
+        assert reader.read_aliases() == {"products": "products--1"}
+    assert len(parses) == parsed + 1
     got = reader.read_aliases()
     got["products"] = "tampered"
     assert reader.read_aliases() == {"products": "products--1"}
     for target in ("products--2", "products--3", "products--1"):  # same size each time
         writer.update_aliases(lambda a, t=target: a.update(products=t))
         assert reader.read_aliases() == {"products": target}
+    # rewritten in place (same inode, same size), with a later mtime
+    path = root / ALIASES
+    before = path.stat()
+    path.write_text(path.read_text().replace("products--1", "products--9"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    assert path.stat().st_ino == before.st_ino and path.stat().st_size == before.st_size
+    assert reader.read_aliases() == {"products": "products--9"}
     writer.update_aliases(lambda a: a.clear())
     assert reader.read_aliases() == {}
 

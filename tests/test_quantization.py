@@ -193,6 +193,7 @@ def test_oversampling_defaults_by_the_collections_quantization():
 
     assert s.oversampling_for(meta, depth=10) == 8.0
     assert s.oversampling_for(meta, depth=10, one_channel=True) == 16.0
+    assert s.oversampling_for(meta, depth=100) == 8.0  # 800 candidates: under the cap
     assert s.oversampling_for(meta, depth=100, one_channel=True) == OVERSAMPLING_CANDIDATES / 100
     assert s.oversampling_for(meta, depth=1000) == 2.0
     assert s.oversampling_for(meta, depth=1000, one_channel=True) == 2.0

@@ -375,7 +375,6 @@ def test_plan_choice_exact_when_small_hnsw_when_large_single_channel_routed(corp
         assert not plans[-1].vector[: corpus.dims["blip"]].any()
         corpus.searcher.search_vectors(q, Weights.parse("1,0,0"), limit=10)
         assert plans[-1].using == FUSED and plans[-1].hnsw_ef == 512
-        corpus.searcher.search_vectors(q, Weights.parse("0,1,0"), limit=10)
     order, score, per = corpus.exact(q, Weights.parse("0,1,0"))
     assert [h.id for h in hits] == [corpus.ids[i] for i in order[:10]]
     for h, i in zip(hits, order[:10], strict=True):
@@ -424,3 +423,22 @@ def test_image_queries_are_not_calibrated(corpus):
     with pytest.raises(QueryError, match="text queries"):
         corpus.searcher.search(image=img, calibrate=True)
     assert corpus.searcher.search(image=img).calibrated is False
+
+
+def test_one_channel_ef_factor_shrinks_with_the_blocks_width():
+    """On the fused layout: twice the ef for the narrowest block, 2·sqrt(narrowest / width)
+    for wider ones, never below 1x; a channel's own graph and photo rows keep 2x."""
+    from qdrant_mm.schema import LAYOUT_FUSED, LAYOUT_PHOTOS, CollectionMeta
+    from qdrant_mm.search import ONE_CHANNEL_EF_FACTOR, one_channel_ef_factor
+
+    ids = {"blip": "b", "clip": "c", "interrogator": "i"}
+    dims = {"blip": 256, "clip": 512, "interrogator": 1536}
+    fused = CollectionMeta(model_ids=ids, dims=dims, layout=LAYOUT_FUSED)
+    assert one_channel_ef_factor(fused, "blip") == ONE_CHANNEL_EF_FACTOR == 2
+    assert one_channel_ef_factor(fused, "clip") == pytest.approx(2**0.5)
+    assert one_channel_ef_factor(fused, "interrogator") == 1.0  # 2/sqrt(6) < 1: clamped
+    same = CollectionMeta(model_ids=ids, dims=dict.fromkeys(dims, 512), layout=LAYOUT_FUSED)
+    assert [one_channel_ef_factor(same, ch) for ch in dims] == [2.0, 2.0, 2.0]
+    for layout in (LAYOUT_CHANNELS, LAYOUT_PHOTOS):
+        other = CollectionMeta(model_ids=ids, dims=dims, layout=layout)
+        assert [one_channel_ef_factor(other, ch) for ch in dims] == [2.0, 2.0, 2.0]

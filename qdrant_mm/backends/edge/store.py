@@ -43,29 +43,31 @@ class JsonStore:
         self.root = root
         self.meta_dir = root / META
         self._lock = threading.RLock()
-        # aliases.json as last read, keyed by its inode, size and times: every search resolves
-        # its collection, and a stat is cheaper than reading and parsing the file each time.
-        # Writers replace the file (a new inode), so a change by any process is seen.
+        # aliases.json as last read, keyed by its inode, size and times (taken from the open
+        # file, so the key is that of the text read): every search resolves its collection,
+        # and an fstat is cheaper than parsing the file each time. Writers replace the file
+        # (a new inode). The store must be on a local filesystem (NFS may answer stat from
+        # its attribute cache).
         self._aliases: tuple[tuple[int, ...], dict[str, str]] | None = None
 
     # --- aliases -----------------------------------------------------------------------------
     def read_aliases(self) -> dict[str, str]:
         path = self.root / ALIASES
         try:
-            st = os.stat(path)
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                cached = self._aliases
+                if cached is not None and cached[0] == stamp:
+                    return dict(cached[1])
+                raw = f.read()
         except FileNotFoundError:
             return {}
         except OSError as exc:
             raise BackendError(f"cannot read aliases from {path}: {exc}") from exc
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        cached = self._aliases
-        if cached is not None and cached[0] == stamp:
-            return dict(cached[1])
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
+            doc = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:  # UnicodeDecodeError is one
             raise BackendError(f"cannot read aliases from {path}: {exc}") from exc
         aliases = doc.get("aliases") if isinstance(doc, dict) else None
         if not isinstance(aliases, dict):
