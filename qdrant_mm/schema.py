@@ -197,6 +197,13 @@ class CollectionMeta(BaseModel):
         description="Set before a sync first changes vectors, cleared when the calibration is"
         " computed again: a sync killed in between leaves it set, so the next one recomputes",
     )
+    writing: bool = Field(
+        False,
+        description="Set before a sync first changes vectors, cleared when it records its"
+        " counts and statistics at its end: while set (a sync running, or one killed), search"
+        " counts the products itself and leaves out text-only products that have no statistics"
+        " yet",
+    )
     quantization: Quantization | None = Field(
         None,
         description="Quantization of the fused vector, chosen when the collection was created"

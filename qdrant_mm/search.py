@@ -215,11 +215,22 @@ class Searcher:
         syncs and ``--rebuild`` alias switches made by other processes."""
         now = time.monotonic()
         if self._meta is None or now - self._meta_read_at > self.meta_ttl:
-            _, self._meta = open_collection(
+            _, meta = open_collection(
                 self.backend, self.collection, self.models.model_ids(), self.models.dims()
             )
+            self._meta = self._live_counts(meta) if meta.writing else meta
             self._meta_read_at = now
         return self._meta
+
+    def _live_counts(self, meta: CollectionMeta) -> CollectionMeta:
+        """``meta`` with the points and text-only products counted now: a sync has changed
+        vectors and not recorded its counts yet (it is running, or it was killed)."""
+        update: dict[str, Any] = {"points": self.backend.count(self.collection)}
+        if meta.layout != LAYOUT_CHANNELS:  # the first layout has no text-only products
+            update["text_only"] = self.backend.count(
+                self.collection, source_filter(None, text_only=True)
+            )
+        return meta.model_copy(update=update)
 
     def base_ef(self, points: int | None) -> int:
         """The ``hnsw_ef`` of a collection of ``points`` points: ``hnsw_ef`` up to
@@ -339,6 +350,11 @@ class Searcher:
         if missing:
             raise QueryError(f"no query embedding for channel(s) {', '.join(missing)}")
         if not (meta.text_only and meta.source_stats):
+            if meta.writing and meta.text_only and (meta.points or 0) > meta.text_only:
+                # Text-only products written by a sync that has not computed their statistics
+                # yet (running, or killed): on raw scores they would outrank every photo
+                # product on a text query, so they wait for the sync that puts them on scale.
+                filter = source_filter(filter, False)
             return self._ranked(meta, query, weights, limit, offset, filter, calibration)
         # Products stored from photos and from text are ranked apart, the text-only ones with
         # their channel scores put on the photo scale, and merged by score: exact for both.

@@ -520,12 +520,13 @@ class Syncer:
     def _mark_calibration_stale(self, physical: str) -> None:
         """Before the first vector of this sync changes: record that the statistics are no
         longer those of what is stored, so that a sync killed from here on is followed by one
-        that computes them again (even if it finds nothing left to change)."""
+        that computes them again (even if it finds nothing left to change), and that the
+        counts are not yet those of what is stored (``writing``: search counts for itself)."""
         if self._stale_marked:
             return
         meta = read_collection_meta(self.backend, physical)
-        if meta is not None and not meta.calibration_stale:
-            meta.calibration_stale = True
+        if meta is not None and not (meta.calibration_stale and meta.writing):
+            meta.calibration_stale = meta.writing = True
             self.backend.write_meta(meta_key(physical), meta.model_dump())
         self._stale_marked = True
 
@@ -540,6 +541,7 @@ class Syncer:
         meta.points = self.backend.count(physical)
         meta.text_only = self.backend.count(physical, source_filter(None, text_only=True))
         meta.max_photos = max(meta.max_photos, self._max_photos)  # an upper bound
+        meta.writing = False
         if calibrate and (meta.calibration is None or meta.calibration_stale):
             # None when fewer than 2 stored products have a title: then there are no
             # statistics of what is stored, rather than those of an earlier catalog.

@@ -388,3 +388,54 @@ def test_statistics_need_no_title_on_text_only_products(tmp_path, backend, colle
     Syncer(backend, fake_bundle(), collection_name).sync(cat)
     meta = read_collection_meta(backend, backend.resolve(collection_name))
     assert meta.text_only == 2 and meta.source_stats is not None
+
+
+def test_text_only_products_of_an_unfinished_sync_wait_for_their_statistics(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
+    """A sync that adds the first products without a photo and is killed before it computes
+    their statistics leaves them stored but unscaled: on raw scores they would take the top
+    of a text query. Until a sync finishes, search counts the products itself and leaves
+    those text-only products out; the next sync puts them on the photo scale."""
+    bundle = fake_bundle()
+    cat, rows = shop(tmp_path / "a")
+    photo_rows = [r for r in rows if r.get("image") or r.get("images")]
+    first, _ = write_shop(tmp_path / "a", photo_rows, name="photos.jsonl")
+    Syncer(backend, bundle, collection_name).sync(first)
+    meta = read_collection_meta(backend, backend.resolve(collection_name))
+    assert (meta.text_only, meta.source_stats, meta.writing) == (0, None, False)
+
+    killer = Syncer(backend, bundle, collection_name)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed before the sync recorded its counts")
+
+    killer._update_meta = killed
+    with pytest.raises(KeyboardInterrupt):
+        killer.sync(cat)
+    physical = backend.resolve(collection_name)
+    meta = read_collection_meta(backend, physical)
+    assert meta.writing and meta.text_only == 0 and meta.source_stats is None
+    assert backend.count(collection_name) == len(rows)  # t0 and t1 are stored
+
+    searcher = Searcher(backend, bundle, collection_name)
+    hits = searcher.search("gift card", limit=20).hits
+    assert searcher.meta.text_only == 2 and searcher.meta.points == len(rows)  # counted live
+    assert {h.id for h in hits} == {r["id"] for r in photo_rows}  # every photo product
+    photos = {"must": [{"key": "vectors_from", "match": {"value": "photos"}}]}
+    photo_only = searcher.search("gift card", limit=20, filter=photos).hits
+    assert [(h.id, h.score) for h in hits] == [(h.id, h.score) for h in photo_only]
+    # the guard is what leaves them out: the meta of a finished sync ranks them on raw scores
+    backend.write_meta(meta_key(physical), meta.model_copy(update={"writing": False}).model_dump())
+    raw = Searcher(backend, bundle, collection_name).search("gift card", limit=20).hits
+    assert {h.id for h in raw if h.text_only} == {"t0", "t1"}
+    backend.write_meta(meta_key(physical), meta.model_dump())
+
+    report = Syncer(backend, bundle, collection_name).sync(cat)
+    assert report.ok
+    meta = read_collection_meta(backend, backend.resolve(collection_name))
+    assert not meta.writing and meta.text_only == 2 and meta.source_stats is not None
+    hits = Searcher(backend, bundle, collection_name).search("gift card", limit=20).hits
+    assert {h.id for h in hits if h.text_only} == {"t0", "t1"}
