@@ -200,9 +200,9 @@ class CollectionMeta(BaseModel):
     writing: bool = Field(
         False,
         description="Set before a sync first changes vectors, cleared when it records its"
-        " counts and statistics at its end: while set (a sync running, or one killed), search"
-        " counts the products itself and leaves out text-only products that have no statistics"
-        " yet",
+        " counts (and statistics) at its end: while set (a sync running, or one killed), search"
+        " counts the products itself and leaves text-only products without statistics out of"
+        " text queries",
     )
     quantization: Quantization | None = Field(
         None,

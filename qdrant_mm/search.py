@@ -27,6 +27,7 @@ weighting searches that channel's own vector and graph, as before.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -64,6 +65,8 @@ from qdrant_mm.weights import CHANNELS, Weights
 
 if TYPE_CHECKING:  # filters are qdrant_client.models.Filter; loaded where a filter is built
     from qdrant_client import models
+
+log = logging.getLogger(__name__)
 
 MAX_LIMIT = 1000
 #: Payload keys sync keeps for itself, not shown in results.
@@ -215,22 +218,24 @@ class Searcher:
         syncs and ``--rebuild`` alias switches made by other processes."""
         now = time.monotonic()
         if self._meta is None or now - self._meta_read_at > self.meta_ttl:
-            _, meta = open_collection(
+            physical, meta = open_collection(
                 self.backend, self.collection, self.models.model_ids(), self.models.dims()
             )
-            self._meta = self._live_counts(meta) if meta.writing else meta
+            self._meta = self._live_counts(physical, meta) if meta.writing else meta
             self._meta_read_at = now
         return self._meta
 
-    def _live_counts(self, meta: CollectionMeta) -> CollectionMeta:
+    def _live_counts(self, physical: str, meta: CollectionMeta) -> CollectionMeta:
         """``meta`` with the points and text-only products counted now: a sync has changed
-        vectors and not recorded its counts yet (it is running, or it was killed)."""
-        update: dict[str, Any] = {"points": self.backend.count(self.collection)}
-        if meta.layout != LAYOUT_CHANNELS:  # the first layout has no text-only products
-            update["text_only"] = self.backend.count(
-                self.collection, source_filter(None, text_only=True)
-            )
-        return meta.model_copy(update=update)
+        vectors and not recorded its counts yet (it is running, or it was killed). Should the
+        engine refuse a count, the recorded ones are kept."""
+        try:
+            points = self.backend.count(physical)
+            text_only = self.backend.count(physical, source_filter(None, text_only=True))
+        except QueryError as exc:
+            log.warning("cannot count %r while a sync is unfinished: %s", physical, exc)
+            return meta
+        return meta.model_copy(update={"points": points, "text_only": text_only})
 
     def base_ef(self, points: int | None) -> int:
         """The ``hnsw_ef`` of a collection of ``points`` points: ``hnsw_ef`` up to
@@ -350,10 +355,12 @@ class Searcher:
         if missing:
             raise QueryError(f"no query embedding for channel(s) {', '.join(missing)}")
         if not (meta.text_only and meta.source_stats):
-            if meta.writing and meta.text_only and (meta.points or 0) > meta.text_only:
+            photos = (meta.points or 0) - meta.text_only
+            if meta.writing and meta.text_only and photos >= 2 and query_kind == "text":
                 # Text-only products written by a sync that has not computed their statistics
-                # yet (running, or killed): on raw scores they would outrank every photo
-                # product on a text query, so they wait for the sync that puts them on scale.
+                # yet (running, or killed; it needs 2 photo products): on raw scores they
+                # would outrank every photo product on a text query, so they wait for the
+                # sync that puts them on scale. (On a photo query raw scores sink them.)
                 filter = source_filter(filter, False)
             return self._ranked(meta, query, weights, limit, offset, filter, calibration)
         # Products stored from photos and from text are ranked apart, the text-only ones with
@@ -414,8 +421,8 @@ class Searcher:
         active = weights.active()
         page = {"limit": limit, "offset": offset, "filter": filter}
         ef = max(self.base_ef(meta.points), 2 * (limit + offset)) if self.hnsw_ef else None
-        if ef and meta.layout == LAYOUT_PHOTOS and meta.max_photos > 1:
-            ef *= PHOTOS_EF_FACTOR
+        if ef and meta.layout == LAYOUT_PHOTOS and (meta.max_photos > 1 or meta.writing):
+            ef *= PHOTOS_EF_FACTOR  # (an unfinished sync may have stored more photos)
         exact = self.exact or (meta.points is not None and meta.points <= self.exact_below)
         # A quantized fused vector: rescore with the float32 vectors (exact scores) after
         # collecting oversampling x the candidates with the quantized copy (the recall).

@@ -542,7 +542,8 @@ class Syncer:
         meta.text_only = self.backend.count(physical, source_filter(None, text_only=True))
         meta.max_photos = max(meta.max_photos, self._max_photos)  # an upper bound
         meta.writing = False
-        if calibrate and (meta.calibration is None or meta.calibration_stale):
+        # (this sync's own changes count even if a concurrent sync cleared the flag meanwhile)
+        if calibrate and (meta.calibration is None or meta.calibration_stale or self._stale_marked):
             # None when fewer than 2 stored products have a title: then there are no
             # statistics of what is stored, rather than those of an earlier catalog.
             stats = compute_statistics(self.backend, physical, self.models, meta.dims)

@@ -427,6 +427,14 @@ def test_text_only_products_of_an_unfinished_sync_wait_for_their_statistics(
     photos = {"must": [{"key": "vectors_from", "match": {"value": "photos"}}]}
     photo_only = searcher.search("gift card", limit=20, filter=photos).hits
     assert [(h.id, h.score) for h in hits] == [(h.id, h.score) for h in photo_only]
+    # with a filter of the caller's: both apply (t1 is a text-only product in "shoes")
+    shoes = {"must": [{"key": "category", "match": {"value": "shoes"}}]}
+    got = searcher.search("gift card", limit=20, filter=shoes).hits
+    assert {h.id for h in got} == {r["id"] for r in photo_rows if r["category"] == "shoes"}
+    # a photo query is left as it was (raw scores sink text-only products there)
+    image = tmp_path / "a" / photo_rows[0]["image"]
+    by_photo = searcher.search(image=image, limit=20).hits
+    assert {h.id for h in by_photo if h.text_only} == {"t0", "t1"}
     # the guard is what leaves them out: the meta of a finished sync ranks them on raw scores
     backend.write_meta(meta_key(physical), meta.model_copy(update={"writing": False}).model_dump())
     raw = Searcher(backend, bundle, collection_name).search("gift card", limit=20).hits
