@@ -82,6 +82,7 @@ class QdrantMM:
             ),
             missing_image=self.settings.missing_image,
             broken_image=self.settings.broken_image,
+            image_downloads=self.settings.image_downloads,
         )
 
     def searcher(self, collection: str | None = None) -> Searcher:

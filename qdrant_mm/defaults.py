@@ -46,3 +46,5 @@ IMAGE_MAX_BYTES: Final = 20 * 1024 * 1024
 IMAGE_MAX_PIXELS: Final = 40_000_000
 #: Seconds to fetch one image URL.
 IMAGE_TIMEOUT: Final = 10.0
+#: Image URLs a sync downloads at a time (ahead of the product being checked).
+IMAGE_DOWNLOADS: Final = 8

@@ -15,10 +15,13 @@ import io
 import threading
 import time
 import warnings
-from concurrent.futures import Future
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from PIL import Image, UnidentifiedImageError
@@ -52,6 +55,43 @@ def resolve_image_ref(ref: str, base_dir: Path) -> str:
         return ref
     p = Path(ref).expanduser()
     return str(p if p.is_absolute() else base_dir / p)  # base_dir is already absolute
+
+
+T = TypeVar("T")
+
+
+def downloads_ahead(
+    items: Iterable[T],
+    urls_of: Callable[[T], Iterable[str]],
+    limits: ImageLimits,
+    client: httpx.Client | None,
+    workers: int,
+    ahead: int,
+) -> Iterator[tuple[T, dict[str, Future[bytes]]]]:
+    """``items`` in order, each with the downloads of its image URLs (``urls_of``, resolved)
+    already started: up to ``ahead`` items ahead of the one yielded, ``workers`` downloads at a
+    time. Unreachable URLs then wait out their timeouts side by side instead of one after the
+    other. A future holds the bytes or the :class:`ImageLoadError` reading them raised. With
+    ``workers`` < 2 nothing is started (the caller reads each URL when it gets to it)."""
+    if workers < 2:
+        for item in items:
+            yield item, {}
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="qdrant-mm-image")
+    window: deque[tuple[T, dict[str, Future[bytes]]]] = deque()
+    try:
+        for item in items:
+            started: dict[str, Future[bytes]] = {}
+            for url in urls_of(item):
+                if is_url(url) and url not in started:
+                    started[url] = pool.submit(read_image_bytes, url, limits, client)
+            window.append((item, started))
+            if len(window) > ahead:
+                yield window.popleft()
+        while window:
+            yield window.popleft()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def read_image_bytes(ref: str, limits: ImageLimits, client: httpx.Client | None = None) -> bytes:

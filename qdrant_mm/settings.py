@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     image_max_bytes: int = Field(defaults.IMAGE_MAX_BYTES, ge=1024)
     image_max_pixels: int = Field(defaults.IMAGE_MAX_PIXELS, ge=64)
     image_timeout: float = Field(defaults.IMAGE_TIMEOUT, gt=0)
+    image_downloads: int = Field(
+        defaults.IMAGE_DOWNLOADS,
+        ge=1,
+        le=64,
+        description="Photo URLs a sync downloads at a time, ahead of the product it checks",
+    )
 
     # --- service -----------------------------------------------------------------------------
     api_key: str | None = Field(None, description="Key needed to change weight profiles")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -44,7 +45,7 @@ from qdrant_mm.errors import CatalogError, ConfigError, ImageLoadError, StoredSt
 from qdrant_mm.fusion import split
 from qdrant_mm.hit_rows import source_filter
 from qdrant_mm.image_sources import record_catalog_folder
-from qdrant_mm.images import ImageLimits, read_image_bytes, resolve_image_ref
+from qdrant_mm.images import ImageLimits, downloads_ahead, read_image_bytes, resolve_image_ref
 from qdrant_mm.product_rows import (
     ROW_FIELDS,
     Photo,
@@ -121,7 +122,11 @@ class Syncer:
         max_delete_fraction: float = 0.5,
         missing_image: MissingImage = "text",
         broken_image: BrokenImage = "keep",
+        image_downloads: int = defaults.IMAGE_DOWNLOADS,
     ) -> None:
+        if not isinstance(image_downloads, int) or image_downloads < 1:
+            raise ConfigError(f"image_downloads must be an integer >= 1, got {image_downloads!r}")
+        self.image_downloads = image_downloads
         if missing_image not in ("text", "skip"):
             raise ConfigError(
                 "missing_image (QDRANT_MM_MISSING_IMAGE) must be 'text' or 'skip',"
@@ -219,14 +224,32 @@ class Syncer:
             if "product_id" in pl
         }
         # Streamed: each product is checked, and embedded as soon as a batch is full, so the
-        # image bytes of one batch at most are held in memory.
+        # image bytes of about two batches at most are held in memory (the batch being filled
+        # and the photo URLs downloaded ahead of it).
         pending: list[_Work] = []
         payload_only: list[tuple[Product, str, str]] = []
         progress.start(len(catalog.products))
+        # Photo URLs are downloaded a batch of products ahead, several at a time; the products
+        # are still checked (and reported) one by one, in catalog order.
+        products = downloads_ahead(
+            catalog.products,
+            lambda p: (resolve_image_ref(ref, catalog.base_dir) for ref in p.image_refs()),
+            self.limits,
+            self.http,
+            self.image_downloads,
+            ahead=self.batch_size,
+        )
         try:
-            for product in catalog.products:
+            for product, downloads in products:
                 work = self._check(
-                    product, catalog, stored, model_ids, report, payload_only, meta.layout
+                    product,
+                    catalog,
+                    stored,
+                    model_ids,
+                    report,
+                    payload_only,
+                    meta.layout,
+                    downloads,
                 )
                 if work is not None:
                     pending.append(work)
@@ -242,6 +265,7 @@ class Syncer:
             for batch in _batches(payload_only, self.batch_size):  # type: ignore[assignment]
                 self._rewrite_payloads(physical, meta, batch, report)
         finally:
+            products.close()  # downloads not yet used are cancelled
             progress.stop()
 
         usable = report.added + report.updated + report.unchanged
@@ -278,16 +302,24 @@ class Syncer:
         report: SyncReport,
         payload_only: list[tuple[Product, str, str, list[Photo]]],
         layout: int,
+        downloads: dict[str, Future[bytes]] | None = None,
     ) -> _Work | None:
         """Decide what a product needs: embedding (returns the work), a payload rewrite
-        (queued in ``payload_only``), nothing (counted unchanged), or it failed (reported)."""
+        (queued in ``payload_only``), nothing (counted unchanged), or it failed (reported).
+        ``downloads``: its photo URLs' downloads, already started."""
         refs = product.image_refs()
         photos: list[Photo] = []
         problems = []
         for ref in refs:
             source = resolve_image_ref(ref, catalog.base_dir)
+            started = (downloads or {}).get(source)
             try:
-                photo = Photo(ref, source, read_image_bytes(source, self.limits, self.http))
+                data = (
+                    started.result()
+                    if started is not None
+                    else read_image_bytes(source, self.limits, self.http)
+                )
+                photo = Photo(ref, source, data)
             except ImageLoadError as exc:
                 problems.append(str(exc))
                 if self.broken_image == "keep":

@@ -46,6 +46,7 @@ def test_env_prefix_and_server_choice(monkeypatch):
         ("QDRANT_MM_QDRANT_URL", "qdrant:6333", "QDRANT_MM_QDRANT_URL"),
         ("QDRANT_MM_BACKEND", "cloud", "QDRANT_MM_BACKEND"),
         ("QDRANT_MM_CPU_PRECISION", "fp16", "QDRANT_MM_CPU_PRECISION"),
+        ("QDRANT_MM_IMAGE_DOWNLOADS", "0", "QDRANT_MM_IMAGE_DOWNLOADS"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(monkeypatch, var, value, fragment):
@@ -83,7 +84,19 @@ def test_library_defaults_are_the_settings_defaults(monkeypatch, tmp_path):
         assert getattr(bare, attr) == getattr(configured, attr), attr
     # (quantization is not compared: a bare Syncer creates unquantized collections)
     configured, bare = mm.syncer(), Syncer(mm.backend, mm.models)
-    for attr in ("collection", "batch_size", "limits"):
+    for attr in ("collection", "batch_size", "limits", "image_downloads"):
         assert getattr(bare, attr) == getattr(configured, attr), attr
     assert ImageLimits() == mm.image_limits
     assert bare.batch_size == 8 and configured.limits.max_bytes == 20 * 1024 * 1024
+
+
+def test_image_downloads_setting_reaches_the_syncer(monkeypatch, tmp_path):
+    for var in [v for v in os.environ if v.startswith("QDRANT_MM_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("QDRANT_MM_IMAGE_DOWNLOADS", "3")
+    mm = QdrantMM(
+        load_settings(_env_file=None),
+        backend=make_backend("local", tmp_path),
+        models=fake_bundle(),
+    )
+    assert mm.syncer().image_downloads == 3
