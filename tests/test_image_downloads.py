@@ -52,8 +52,12 @@ class Shop:
             with self.lock:
                 self.in_flight -= 1
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(transport=httpx.MockTransport(self.handler))
+    def syncer(self, backend, collection: str, batch_size: int, **kwargs) -> Syncer:  # noqa: F811
+        """A Syncer that downloads from this host."""
+        client = httpx.Client(transport=httpx.MockTransport(self.handler))
+        return Syncer(
+            backend, fake_bundle(), collection, batch_size=batch_size, http_client=client, **kwargs
+        )
 
 
 def _catalog(tmp_path, n: int):
@@ -66,9 +70,7 @@ def _catalog(tmp_path, n: int):
 
 def test_photo_urls_are_downloaded_side_by_side(tmp_path, backend, collection_name):  # noqa: F811
     shop = Shop(missing=frozenset({"/p3.png"}))
-    syncer = Syncer(
-        backend, fake_bundle(), collection_name, batch_size=4, http_client=shop.client()
-    )
+    syncer = shop.syncer(backend, collection_name, batch_size=4)
     report = syncer.sync(_catalog(tmp_path, 10))
     assert shop.most > 1  # several downloads were waiting at once
     assert sorted(shop.requests) == sorted(f"/p{i}.png" for i in range(10))  # each once
@@ -80,14 +82,7 @@ def test_photo_urls_are_downloaded_side_by_side(tmp_path, backend, collection_na
 
 def test_one_download_at_a_time_when_asked(tmp_path, backend, collection_name):  # noqa: F811
     shop = Shop()
-    syncer = Syncer(
-        backend,
-        fake_bundle(),
-        collection_name,
-        batch_size=4,
-        http_client=shop.client(),
-        image_downloads=1,
-    )
+    syncer = shop.syncer(backend, collection_name, batch_size=4, image_downloads=1)
     report = syncer.sync(_catalog(tmp_path, 6))
     assert report.added == 6 and shop.most == 1
     assert shop.requests == [f"/p{i}.png" for i in range(6)]  # in catalog order
@@ -109,14 +104,7 @@ def test_a_sync_stopped_part_way_cancels_the_downloads_not_started(
     products 1-8 downloaded, 9-16 started ahead, 2 of them running; without the cancel all 16
     would be fetched.)"""
     shop = Shop()
-    syncer = Syncer(
-        backend,
-        fake_bundle(),
-        collection_name,
-        batch_size=8,
-        http_client=shop.client(),
-        image_downloads=2,
-    )
+    syncer = shop.syncer(backend, collection_name, batch_size=8, image_downloads=2)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt("stopped")
