@@ -12,12 +12,13 @@ Over a limit: :class:`ImageTooLargeError`; not an image or an unsupported format
 from __future__ import annotations
 
 import io
+import queue
 import threading
 import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,50 @@ def resolve_image_ref(ref: str, base_dir: Path) -> str:
 T = TypeVar("T")
 
 
+class _Downloads:
+    """Daemon threads downloading image URLs from a queue. (Not a ThreadPoolExecutor: its
+    workers are joined when the interpreter exits, so a sync stopped by Ctrl-C would wait for
+    the downloads under way, up to their timeout.)"""
+
+    def __init__(self, workers: int, limits: ImageLimits, client: httpx.Client | None) -> None:
+        self._jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None] = queue.SimpleQueue()
+        self._stopped = threading.Event()
+        self._limits, self._client, self._workers = limits, client, workers
+        for _ in range(workers):
+            threading.Thread(target=self._work, name="qdrant-mm-image", daemon=True).start()
+
+    def submit(self, url: str) -> Future[bytes]:
+        started: Future[bytes] = Future()
+        self._jobs.put((url, started))
+        return started
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            url, started = job
+            if self._stopped.is_set():
+                started.cancel()
+                continue
+            if not started.set_running_or_notify_cancel():  # cancelled while queued
+                continue
+            try:
+                started.set_result(read_image_bytes(url, self._limits, self._client))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by the future
+                started.set_exception(exc)
+
+    def stop(self) -> None:
+        """Cancel the downloads not started; those under way end within their timeout."""
+        self._stopped.set()
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[1].cancel()
+        for _ in range(self._workers):
+            self._jobs.put(None)
+
+
 def downloads_ahead(
     items: Iterable[T],
     urls_of: Callable[[T], Iterable[str]],
@@ -71,27 +116,29 @@ def downloads_ahead(
     """``items`` in order, each with the downloads of its image URLs (``urls_of``, resolved)
     already started: up to ``ahead`` items ahead of the one yielded, ``workers`` downloads at a
     time. Unreachable URLs then wait out their timeouts side by side instead of one after the
-    other. A future holds the bytes or the :class:`ImageLoadError` reading them raised. With
-    ``workers`` < 2 nothing is started (the caller reads each URL when it gets to it)."""
+    other. A future holds the bytes or the exception reading them raised (an
+    :class:`ImageLoadError` for a bad image). With ``workers`` < 2 nothing is started ahead
+    (the caller reads each URL when it gets to it). Closing the iterator cancels the
+    downloads not yet started."""
     if workers < 2:
         for item in items:
             yield item, {}
         return
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="qdrant-mm-image")
+    pool = _Downloads(workers, limits, client)
     window: deque[tuple[T, dict[str, Future[bytes]]]] = deque()
     try:
         for item in items:
             started: dict[str, Future[bytes]] = {}
             for url in urls_of(item):
                 if is_url(url) and url not in started:
-                    started[url] = pool.submit(read_image_bytes, url, limits, client)
+                    started[url] = pool.submit(url)
             window.append((item, started))
             if len(window) > ahead:
                 yield window.popleft()
         while window:
             yield window.popleft()
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.stop()
 
 
 def read_image_bytes(ref: str, limits: ImageLimits, client: httpx.Client | None = None) -> bytes:

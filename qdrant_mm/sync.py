@@ -124,8 +124,15 @@ class Syncer:
         broken_image: BrokenImage = "keep",
         image_downloads: int = defaults.IMAGE_DOWNLOADS,
     ) -> None:
-        if not isinstance(image_downloads, int) or image_downloads < 1:
-            raise ConfigError(f"image_downloads must be an integer >= 1, got {image_downloads!r}")
+        if (
+            not isinstance(image_downloads, int)
+            or isinstance(image_downloads, bool)
+            or not 1 <= image_downloads <= 64
+        ):
+            raise ConfigError(
+                "image_downloads (QDRANT_MM_IMAGE_DOWNLOADS) must be an integer from 1 to 64,"
+                f" got {image_downloads!r}"
+            )
         self.image_downloads = image_downloads
         if missing_image not in ("text", "skip"):
             raise ConfigError(
@@ -323,7 +330,9 @@ class Syncer:
             except ImageLoadError as exc:
                 problems.append(str(exc))
                 if self.broken_image == "keep":
-                    break  # the product fails anyway: no more downloads for it
+                    for other in (downloads or {}).values():
+                        other.cancel()  # the product fails anyway: no more downloads for it
+                    break
                 continue
             if all(p.digest != photo.digest for p in photos):  # the same file twice: one row
                 photos.append(photo)

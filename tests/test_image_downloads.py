@@ -52,11 +52,11 @@ class Shop:
             with self.lock:
                 self.in_flight -= 1
 
-    def syncer(self, backend, collection: str, batch_size: int, **kwargs) -> Syncer:  # noqa: F811
+    def syncer(self, store, collection: str, batch_size: int, **kwargs) -> Syncer:
         """A Syncer that downloads from this host."""
         client = httpx.Client(transport=httpx.MockTransport(self.handler))
         return Syncer(
-            backend, fake_bundle(), collection, batch_size=batch_size, http_client=client, **kwargs
+            store, fake_bundle(), collection, batch_size=batch_size, http_client=client, **kwargs
         )
 
 
@@ -88,7 +88,7 @@ def test_one_download_at_a_time_when_asked(tmp_path, backend, collection_name): 
     assert shop.requests == [f"/p{i}.png" for i in range(6)]  # in catalog order
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, "8"])
+@pytest.mark.parametrize("bad", [0, -1, 65, 2.5, "8", True])
 def test_image_downloads_is_validated(backend, bad):  # noqa: F811
     with pytest.raises(ConfigError, match="image_downloads"):
         Syncer(backend, fake_bundle(), image_downloads=bad)
@@ -114,3 +114,5 @@ def test_a_sync_stopped_part_way_cancels_the_downloads_not_started(
         syncer.sync(_catalog(tmp_path, 40))
     time.sleep(1.0)  # what still runs finishes; what was cancelled never starts
     assert 8 <= len(shop.requests) <= 12
+    # the download threads are daemons: a stopped sync's process exits without waiting
+    assert all(t.daemon for t in threading.enumerate() if t.name == "qdrant-mm-image")
