@@ -223,24 +223,22 @@ def oversampling(args: argparse.Namespace, one_channel: bool = False) -> float:
     return by_kind.get(args.quantization, 1.0)
 
 
-def _quantization_search(
-    args: argparse.Namespace, one_channel: bool = False
-) -> QuantizationSearch | None:
-    """What Searcher sends on a quantized collection (None when it is not quantized)."""
-    if args.quantization == "none":
-        return None
-    return QuantizationSearch(rescore=True, oversampling=oversampling(args, one_channel))
+def baseline_collection(args: argparse.Namespace) -> str:
+    """Where the one-vector baseline searches: the collection's own ``clip`` vector on the
+    first layout, its own collection otherwise."""
+    return COLLECTION if args.layout == LAYOUT_CHANNELS else BASELINE
 
 
 def baseline_plan(backend: Any, ef: int, args: argparse.Namespace) -> PlanFn:
-    """The one-vector baseline (``clip`` alone, its own collection) at ``ef``."""
+    """The one-vector baseline (``clip`` alone) at ``ef``."""
     quantization = _baseline_quantization_search(args)
+    collection = baseline_collection(args)
 
     def clip_only(q, w):
         plan = QueryPlan(
             using="clip", vector=q["clip"], limit=10, hnsw_ef=ef, quantization=quantization
         )
-        return [h.payload["product_id"] for h in backend.query(BASELINE, plan)]
+        return [h.payload["product_id"] for h in backend.query(collection, plan)]
 
     return clip_only
 
@@ -271,9 +269,16 @@ def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, Pl
 
         return fn
 
-    factors = {
-        ch: one_channel_ef_factor(SimpleNamespace(layout=args.layout, dims=DIMS), ch)
-        for ch in CHANNELS
+    # the shipped searcher's own choices, per weighting kind, read once (not in the timing)
+    shipped_meta = searchers["fused"].meta
+    factors = {ch: one_channel_ef_factor(shipped_meta, ch) for ch in CHANNELS}
+    quantization = {
+        one: QuantizationSearch(
+            rescore=True, oversampling=searchers["fused"].oversampling_for(shipped_meta, 10, one)
+        )
+        if shipped_meta.quantization
+        else None
+        for one in (False, True)
     }
 
     def fused_novec(q, w):
@@ -292,21 +297,11 @@ def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, Pl
             vector=vec,
             limit=10,
             hnsw_ef=round(factor * ef),
-            quantization=_quantization_search(args, one),
+            quantization=quantization[one],
         )
         return [h.payload["product_id"] for h in backend.query(COLLECTION, plan)]
 
     channels = args.layout == LAYOUT_CHANNELS
-    baseline = COLLECTION if channels else BASELINE
-
-    base_quant = _baseline_quantization_search(args)
-
-    def clip_only(q, w):
-        plan = QueryPlan(
-            using="clip", vector=q["clip"], limit=10, hnsw_ef=ef, quantization=base_quant
-        )
-        return [h.payload["product_id"] for h in backend.query(baseline, plan)]
-
     out = {"fused": shipped("fused"), "union": shipped("union")}
     if channels:  # per-channel prefetches need the channels' own vectors
         out.update(
@@ -314,7 +309,7 @@ def all_plans(backend: Any, kind: str, args: argparse.Namespace) -> dict[str, Pl
         )
     out["fused_novec"] = fused_novec
     if channels or backend.collection_exists(BASELINE):
-        out["clip"] = clip_only
+        out["clip"] = baseline_plan(backend, ef, args)
     return out
 
 
@@ -879,20 +874,12 @@ def ef_sweep(backend, vectors, queries, ids, exact, exact_clip, args) -> dict[st
         s = shipped_searcher(backend, ef, args.oversampling)
         row, times = weighting_recalls(s, queries, exact)
         r, base_times = [], []
-        for j, q in enumerate(queries):
-            channels = args.layout == LAYOUT_CHANNELS
-            plan = QueryPlan(
-                using="clip",
-                vector=q["clip"],
-                limit=10,
-                hnsw_ef=max(ef, 20),
-                quantization=_baseline_quantization_search(args),
-            )
-            baseline = COLLECTION if channels else BASELINE
-            if not backend.collection_exists(baseline):
-                continue
+        clip_only = baseline_plan(backend, max(ef, 20), args)
+        for j, q in enumerate(
+            queries if backend.collection_exists(baseline_collection(args)) else []
+        ):
             start = time.perf_counter()
-            got = [h.payload["product_id"] for h in backend.query(baseline, plan)]
+            got = clip_only(q, None)
             base_times.append(time.perf_counter() - start)
             r.append(recall(got, exact_clip[j]))
         if r:
