@@ -54,11 +54,12 @@ class QdrantMM:
         """The quantization a collection of ``layout`` (None: the default one) created now
         gets (``QDRANT_MM_QUANTIZATION``, ``auto`` resolved against what the backend can
         create)."""
-        from qdrant_mm.schema import LAYOUT, resolve_quantization
+        from qdrant_mm.collection import new_collection_quantization
+        from qdrant_mm.schema import LAYOUT
 
-        setting = self.settings.quantization
-        available = self.backend.quantizations() if setting == "auto" else ()
-        return resolve_quantization(setting, available, LAYOUT if layout is None else layout)
+        return new_collection_quantization(
+            self.backend, self.settings.quantization, LAYOUT if layout is None else layout
+        )
 
     def syncer(
         self,

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
-from qdrant_mm.backends.base import Backend, HnswSpec
+from qdrant_mm.backends.base import Backend, HnswSpec, Quantization
 from qdrant_mm.errors import (
     BackendRequestError,
     CollectionNotFoundError,
@@ -35,6 +35,7 @@ from qdrant_mm.schema import (
     load_meta,
     meta_key,
     normalize_quantization,
+    resolve_quantization,
 )
 
 #: Suffix of a physical collection's name: ``--`` and the UTC time it was created.
@@ -82,6 +83,16 @@ def physical_collections(backend: Backend, alias: str) -> list[str]:
     prefix = meta_key(f"{alias}--")
     names = (key.removeprefix(meta_key("")) for key in backend.list_meta(prefix))
     return sorted(n for n in names if is_physical_of(alias, n) and backend.resolve(n) == n)
+
+
+def new_collection_quantization(
+    backend: Backend, setting: str | None, layout: int = LAYOUT
+) -> Quantization | None:
+    """The quantization a collection of ``layout`` created now on ``backend`` gets for the
+    setting (``QDRANT_MM_QUANTIZATION``): ``"auto"`` resolved against what the backend can
+    create (a server's version is read once, by the backend), any other value as it is."""
+    available = backend.quantizations() if setting == "auto" else ()
+    return resolve_quantization(setting, available, layout)
 
 
 def create_physical(

@@ -37,6 +37,7 @@ from qdrant_mm.catalog import Catalog, Product, payload_hash, point_id, read_cat
 from qdrant_mm.collection import (
     Opened,
     drop_physical,
+    new_collection_quantization,
     open_or_create,
     read_collection_meta,
 )
@@ -67,7 +68,6 @@ from qdrant_mm.schema import (
     layout_for,
     meta_key,
     normalize_quantization,
-    resolve_quantization,
     vector_names,
 )
 from qdrant_mm.sync_report import FailedProduct, Progress, SyncReport
@@ -599,9 +599,7 @@ class Syncer:
         """What a collection created now gets: the setting, ``"auto"`` resolved against what
         the backend can create (a server's version is read once, by the backend) and the
         layout the catalog needs."""
-        if self._quantization_setting != "auto":
-            return normalize_quantization(self._quantization_setting)
-        return resolve_quantization("auto", self.backend.quantizations(), self._layout)
+        return new_collection_quantization(self.backend, self._quantization_setting, self._layout)
 
     def _rebuild(self) -> Rebuild:
         return Rebuild(
