@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +49,7 @@ from qdrant_mm.hit_rows import engine_vector as _engine_vector
 from qdrant_mm.hit_rows import matched_row, source_filter
 from qdrant_mm.image_modes import to_model_rgb
 from qdrant_mm.images import ImageLimits, decode_image, read_image_bytes
+from qdrant_mm.pages import by_score, tie_stable_page
 from qdrant_mm.profiles import DEFAULT_PROFILE, ProfileStore
 from qdrant_mm.schema import (
     FROM_TEXT,
@@ -382,7 +383,7 @@ class Searcher:
                 meta, query, weights, depth, 0, source_filter(filter, False), calibration
             )
         texts = self._text_only_ranked(meta, query, weights, depth, filter, calibration, rescale)
-        merged = sorted(photos + texts, key=lambda h: -h.score)
+        merged = sorted(photos + texts, key=by_score)
         return merged[offset : offset + limit]
 
     def _text_only_ranked(
@@ -403,7 +404,7 @@ class Searcher:
             if sum(h.score >= floor for h in capped) >= depth:
                 break
             fetch *= 4
-        return sorted(capped, key=lambda h: -h.score)[:depth]
+        return sorted(capped, key=by_score)[:depth]
 
     def _ranked(
         self,
@@ -419,7 +420,6 @@ class Searcher:
         """One engine search ranking by the weighted score (channel scores mapped through
         ``rescale`` first, then calibrated), and each hit's channel scores and matched photo."""
         active = weights.active()
-        page = {"limit": limit, "offset": offset, "filter": filter}
         ef = max(self.base_ef(meta.points), 2 * (limit + offset)) if self.hnsw_ef else None
         if ef and meta.layout == LAYOUT_PHOTOS and (meta.max_photos > 1 or meta.writing):
             ef *= PHOTOS_EF_FACTOR  # (an unfinished sync may have stored more photos)
@@ -435,40 +435,48 @@ class Searcher:
             else None
         )
         if len(active) == 1:
-            return self._single_channel(
-                meta, active[0], query, page, ef, exact, quantization, calibration, rescale
+            fetch = self._single_channel(
+                meta, active[0], query, filter, ef, exact, quantization, calibration, rescale
             )
+            return tie_stable_page(fetch, limit, offset)
         vector, score_offset = query_vector(query, weights, meta.dims, calibration, rescale)
         channels = meta.layout == LAYOUT_CHANNELS
-        prefetch: tuple[Prefetch, ...] = ()
-        if self.plan == "union":
-            depth = max(self.union_limit, limit + offset)
-            prefetch = (Prefetch(FUSED, _engine_vector(meta, vector), depth),) + tuple(
-                Prefetch(ch, np.asarray(query[ch], dtype=np.float32), depth)
-                if channels
-                else Prefetch(
-                    FUSED,
-                    _engine_vector(meta, channel_block_query(query[ch], ch, meta.dims)),
-                    depth,
+        scores = self._channel_scores(meta, query)
+
+        def fetch(n: int, start: int) -> list[SearchHit]:
+            prefetch: tuple[Prefetch, ...] = ()
+            if self.plan == "union":
+                depth = max(self.union_limit, n + start)
+                prefetch = (Prefetch(FUSED, _engine_vector(meta, vector), depth),) + tuple(
+                    Prefetch(ch, np.asarray(query[ch], dtype=np.float32), depth)
+                    if channels
+                    else Prefetch(
+                        FUSED,
+                        _engine_vector(meta, channel_block_query(query[ch], ch, meta.dims)),
+                        depth,
+                    )
+                    for ch in active
                 )
-                for ch in active
+            plan = QueryPlan(
+                using=FUSED,
+                vector=_engine_vector(meta, vector),
+                prefetch=prefetch,
+                hnsw_ef=ef,
+                exact=exact,
+                quantization=quantization,
+                acorn=not channels,
+                limit=n,
+                offset=start,
+                filter=filter,
+                **scores,
             )
-        plan = QueryPlan(
-            using=FUSED,
-            vector=_engine_vector(meta, vector),
-            prefetch=prefetch,
-            hnsw_ef=ef,
-            exact=exact,
-            quantization=quantization,
-            acorn=not channels,
-            **self._channel_scores(meta, query),
-            **page,
-        )
-        raw = self.backend.query(self.collection, plan)
-        return [
-            _hit(meta, h, h.score + score_offset, vector, query, rescale, h.vector_scores)
-            for h in raw
-        ]
+            raw = self.backend.query(self.collection, plan)
+            return [
+                _hit(meta, h, h.score + score_offset, vector, query, rescale, h.vector_scores)
+                for h in raw
+            ]
+
+        return tie_stable_page(fetch, limit, offset)
 
     def _channel_scores(
         self, meta: CollectionMeta, query: Mapping[str, np.ndarray], skip: str | None = None
@@ -488,47 +496,53 @@ class Searcher:
         }
 
     def _single_channel(
-        self, meta, channel, query, page, ef, exact, quantization, calibration, rescale
-    ) -> list[SearchHit]:
-        """One channel weighted, with :func:`one_channel_ef_factor` times the ef. On a collection
-        of the first layout it searches that channel's own vector and graph (built for that
-        space alone); on the others it searches ``fused`` with the other blocks zero, whose
-        scores are that channel's cosines exactly. Other channels given in ``query``
-        (evaluation, tuning) are scored too."""
+        self, meta, channel, query, filter, ef, exact, quantization, calibration, rescale
+    ) -> Callable[[int, int], list[SearchHit]]:
+        """The ranking of one channel weighted, with :func:`one_channel_ef_factor` times the ef,
+        as ``fetch(limit, offset)``. On a collection of the first layout it searches that
+        channel's own vector and graph (built for that space alone); on the others it searches
+        ``fused`` with the other blocks zero, whose scores are that channel's cosines exactly.
+        Other channels given in ``query`` (evaluation, tuning) are scored too."""
         channels = meta.layout == LAYOUT_CHANNELS
         vector = (
             np.asarray(query[channel], dtype=np.float32)
             if channels
             else channel_block_query(query[channel], channel, meta.dims)
         )
-        plan = QueryPlan(
-            using=channel if channels else FUSED,
-            vector=vector if channels else _engine_vector(meta, vector),
-            hnsw_ef=round(one_channel_ef_factor(meta, channel) * ef) if ef else None,
-            exact=exact,
-            quantization=None if channels else quantization,
-            acorn=not channels,
-            **self._channel_scores(meta, query, skip=channel),
-            **page,
-        )
-        raw = self.backend.query(self.collection, plan)
+        scores = self._channel_scores(meta, query, skip=channel)
         stats = calibration[channel] if calibration else None
         a, b = rescale[channel] if rescale else (1.0, 0.0)
-        hits = []
-        for h in raw:
-            s = a * h.score + b
-            hits.append(
-                _hit(
-                    meta,
-                    h,
-                    (s - stats.mean) / stats.std if stats else s,
-                    None if channels else vector,
-                    query,
-                    rescale,
-                    {**h.vector_scores, channel: h.score},
-                )
+
+        def fetch(n: int, start: int) -> list[SearchHit]:
+            plan = QueryPlan(
+                using=channel if channels else FUSED,
+                vector=vector if channels else _engine_vector(meta, vector),
+                hnsw_ef=round(one_channel_ef_factor(meta, channel) * ef) if ef else None,
+                exact=exact,
+                quantization=None if channels else quantization,
+                acorn=not channels,
+                limit=n,
+                offset=start,
+                filter=filter,
+                **scores,
             )
-        return hits
+            hits = []
+            for h in self.backend.query(self.collection, plan):
+                s = a * h.score + b
+                hits.append(
+                    _hit(
+                        meta,
+                        h,
+                        (s - stats.mean) / stats.std if stats else s,
+                        None if channels else vector,
+                        query,
+                        rescale,
+                        {**h.vector_scores, channel: h.score},
+                    )
+                )
+            return hits
+
+        return fetch
 
     def query_image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
         """A query photo (PIL image, bytes or file path) decoded within the image limits."""

@@ -446,7 +446,7 @@ def test_edge_hnsw_on_quantized_fused_rescored_scores_are_exact(tmp_path, kind):
             raw_errors += [abs(h.score - score[ids.index(h.payload["product_id"])]) for h in raw]
             if j == 0:  # exact searches ignore the quantized vectors
                 exact = edge.query("c", _replace(plan, None, exact=True))
-                order = np.argsort(-score, kind="stable")[:10]
+                order = np.argsort(-score, kind="stable")[: plan.limit]
                 assert [h.payload["product_id"] for h in exact] == [ids[i] for i in order]
                 for h, i in zip(exact, order, strict=True):
                     assert h.score == pytest.approx(score[i], abs=1e-5)

@@ -442,3 +442,36 @@ def test_one_channel_ef_factor_shrinks_with_the_blocks_width():
     for layout in (LAYOUT_CHANNELS, LAYOUT_PHOTOS):
         other = CollectionMeta(model_ids=ids, dims=dims, layout=layout)
         assert [one_channel_ef_factor(other, ch) for ch in dims] == [2.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("plan", ["fused", "union"])
+@pytest.mark.parametrize("w", ["1,1,1", "0.7,0.2,0.1", "0,1,0"])
+def test_pages_list_duplicate_products_once_each(backend, collection_name, plan, w):  # noqa: F811
+    """Products with identical photos and text (duplicate listings) score exactly alike: paging
+    through the results shows each of them once, tied ones in id order."""
+    bundle = fake_bundle()
+    dims = bundle.dims()
+    rng = np.random.default_rng(8)
+    groups, size = 12, 10
+    base = {ch: unit(rng.standard_normal((groups, dims[ch]))) for ch in CHANNELS}
+    vectors = {ch: np.repeat(base[ch], size, axis=0) for ch in CHANNELS}
+    fused = fuse_document(vectors)
+    ids = [f"sku-{i:03d}" for i in range(groups * size)]
+    create_physical(backend, collection_name, bundle.model_ids(), dims)
+    backend.upsert(
+        collection_name,
+        [
+            PointRecord(point_id(ids[i]), {FUSED: fused[i]}, {"product_id": ids[i]})
+            for i in rng.permutation(len(ids))
+        ],
+    )
+    backend.optimize(collection_name)
+    searcher = Searcher(backend, bundle, collection_name, plan=plan)
+    q = {ch: unit(base[ch][0] + rng.standard_normal(dims[ch])) for ch in CHANNELS}
+    weights = Weights.parse(w)
+    seen = []
+    for page in range(groups * size // 7 + 1):
+        seen += searcher.search_vectors(q, weights, limit=7, offset=7 * page)
+    score = sum(getattr(weights, ch) * (base[ch] @ q[ch]) for ch in CHANNELS)
+    expected = [ids[g * size + k] for g in np.argsort(-score, kind="stable") for k in range(size)]
+    assert [h.id for h in seen] == expected
