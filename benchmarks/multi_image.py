@@ -75,7 +75,7 @@ from common import (  # noqa: E402
     timer,
 )
 
-from qdrant_mm.backends.base import INT8_QUANTILE  # noqa: E402
+from qdrant_mm.backends.base import INT8_QUANTILE, QUANTIZATIONS  # noqa: E402
 from qdrant_mm.backends.edge.requests import quantization_config  # noqa: E402
 from qdrant_mm.fusion import query_vector  # noqa: E402
 from qdrant_mm.schema import FUSED, FUSED_HNSW  # noqa: E402
@@ -164,9 +164,9 @@ def exact_top(catalog: Catalog, qmat: np.ndarray, k: int = LIMIT) -> dict[str, l
 
 
 # --- shards ---------------------------------------------------------------------------------
-def create_shard(qe: Any, path: Path, multivector: bool) -> Any:
-    """An Edge shard with ``fused`` as shipped (graph, int8 in RAM, dot product); one row per
-    photo with ``multivector``."""
+def create_shard(qe: Any, path: Path, multivector: bool, quantization: str = "int8") -> Any:
+    """An Edge shard with ``fused`` as shipped (graph, ``quantization`` in RAM, dot product);
+    one row per photo with ``multivector``."""
     h = FUSED_HNSW
     params = qe.EdgeVectorParams(
         size=DIM,
@@ -174,7 +174,7 @@ def create_shard(qe: Any, path: Path, multivector: bool) -> Any:
         multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
         if multivector
         else None,
-        quantization_config=quantization_config(qe, "int8"),
+        quantization_config=quantization_config(qe, quantization),
         hnsw_config=qe.HnswIndexConfig(
             m=h.m,
             ef_construct=h.ef_construct,
@@ -211,10 +211,12 @@ def rss_anon_bytes() -> int:
     return memory_status().get("RssAnon", 0)
 
 
-def build(qe: Any, layout: str, path: Path, catalog: Catalog, batch: int) -> dict[str, Any]:
+def build(
+    qe: Any, layout: str, path: Path, catalog: Catalog, batch: int, quantization: str = "int8"
+) -> dict[str, Any]:
     """Create and fill the shard of ``layout`` at ``path``, ``optimize()`` it and close it.
     Only the making of points and the engine calls are timed, not the making of the photos."""
-    shard = create_shard(qe, path, layout == "multivector")
+    shard = create_shard(qe, path, layout == "multivector", quantization)
     write_s = 0.0
     points = 0
     for lo, photos, counts in catalog.blocks():
@@ -269,7 +271,7 @@ def built_or_build(
         return {**built["info"], "reused_store": True}
     if path.exists():
         shutil.rmtree(path)  # an unfinished build
-    info = build(qe, layout, path, catalog, batch)
+    info = build(qe, layout, path, catalog, batch, params.get("quantization", "int8"))
     marker.write_text(json.dumps({"params": params, "info": info}, indent=1))
     return info
 
@@ -400,6 +402,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "image_noise": args.image_noise,
         "seed": args.seed,
         "fused_hnsw": vars(FUSED_HNSW),
+        **({"quantization": args.quantization} if args.quantization != "int8" else {}),
     }
     out: dict[str, Any] = {
         "n": args.n,
@@ -410,7 +413,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "config": {
             **params,
-            "quantization": f"int8 (quantile {INT8_QUANTILE}, in RAM)",
+            "quantization": f"int8 (quantile {INT8_QUANTILE}, in RAM)"
+            if args.quantization == "int8"
+            else f"{args.quantization} (in RAM)",
             "oversampling": args.oversampling,
             "queries": args.queries,
             "warmup": args.warmup,
@@ -557,6 +562,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--ef-sweep", type=int, nargs="+", default=[128, 256, 512])
     ap.add_argument("--oversampling", type=float, default=2.0)
+    ap.add_argument(
+        "--quantization",
+        choices=list(QUANTIZATIONS),
+        default="int8",
+        help="the quantized copy of fused the walk reads (int8, as photo rows get it by default)",
+    )
     ap.add_argument(
         "--deep-photos",
         type=int,
