@@ -89,7 +89,7 @@ def layout_for(photo_counts: Iterable[int]) -> int:
 #: plain ``fused`` vector walks turbo2 (measured at 100k and 1M products, docs/benchmarks.md;
 #: int8 on a Qdrant server before 1.18); one row per photo keeps int8, the kind its recall was
 #: measured with (turbo2 on photo rows, measured at 100k products x 4 photos, leaves the ``blip``
-#: corner at recall@10 0.988 at ef 1024 and builds 2.5-3x longer: docs/benchmarks.md).
+#: corner at recall@10 0.988 at ef 1024 and builds 2.5-3.3x longer: docs/benchmarks.md).
 AUTO_QUANTIZATION: dict[int, tuple[Quantization, ...]] = {
     LAYOUT_CHANNELS: ("int8",),
     LAYOUT_FUSED: ("turbo2", "int8"),
