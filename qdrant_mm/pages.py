@@ -4,8 +4,9 @@ Products with the same photos and text (a shop's duplicate listings, variants sh
 pictures) score exactly the same. The engine returns tied points in whatever order its search
 met them, and that order changes with the page asked for: paging through the results with
 ``offset`` showed some of them twice and others never. Here a page is cut from a window of
-the ranking that holds every product tied with its first and its last hit, sorted by score
-and then by id, so consecutive pages follow one order.
+the ranking that holds every product tied with its first and its last hit (up to
+:data:`MAX_TIE_REACH` of them past either end), sorted by score and then by id (the product
+id as a string: ``"sku-10"`` before ``"sku-9"``), so consecutive pages follow one order.
 """
 
 from __future__ import annotations
@@ -26,9 +27,14 @@ class Scored(Protocol):
 
 H = TypeVar("H", bound=Scored)
 
-#: The most hits fetched past either end of a page to find where its ties end. Beyond it
-#: (more than this many products tied at a page's edge) tied products keep the engine's order.
+#: The most hits fetched past either end of a page to find where its ties end. Beyond it (more
+#: than this many products tied at a page's edge) the window holds part of the tie group, as the
+#: engine picked it on that call: pages are still sorted by score and id, but tied products may
+#: then show on two pages or on none.
 MAX_TIE_REACH = 1024
+#: How much a side of the window grows while its edge still ties (every widening runs the whole
+#: search again: the engine orders ties anew on each call, so windows cannot be stitched).
+GROWTH = 4
 
 
 def by_score(hit: Scored) -> tuple[float, str]:
@@ -40,10 +46,11 @@ def tie_stable_page(fetch: Callable[[int, int], Sequence[H]], limit: int, offset
     """Hits ``offset`` to ``offset + limit`` of the ranking ``fetch(limit, offset)`` gives
     (best first), exactly tied scores ordered by id.
 
-    The window fetched holds one hit more on each side of the page; while the hit at an end of
-    the window ties with the page's hit at that end, the window widens on that side (2, 4, ...
-    hits, up to :data:`MAX_TIE_REACH`). Without ties at its edges (the usual case) a page
-    costs one fetch of ``limit + 2`` hits."""
+    The window fetched holds one hit more on each side of the page (none before the first
+    page); while the hit at an end of the window ties with the page's hit at that end, that side
+    widens to at least ``limit`` hits and by :data:`GROWTH` times after that, up to
+    :data:`MAX_TIE_REACH`. Without ties at its edges (the usual case) a page costs one fetch of
+    ``limit + 2`` hits (``limit + 1`` for the first page)."""
     before, after = min(1, offset), 1
     while True:
         start, want = offset - before, limit + before + after
@@ -58,6 +65,6 @@ def tie_stable_page(fetch: Callable[[int, int], Sequence[H]], limit: int, offset
         if not (grow_before or grow_after):
             return sorted(hits, key=by_score)[before : before + limit]
         if grow_before:
-            before = min(2 * before, MAX_TIE_REACH, offset)
+            before = min(max(GROWTH * before, limit), MAX_TIE_REACH, offset)
         if grow_after:
-            after = min(2 * after, MAX_TIE_REACH)
+            after = min(max(GROWTH * after, limit), MAX_TIE_REACH)

@@ -424,16 +424,17 @@ class Searcher:
         if ef and meta.layout == LAYOUT_PHOTOS and (meta.max_photos > 1 or meta.writing):
             ef *= PHOTOS_EF_FACTOR  # (an unfinished sync may have stored more photos)
         exact = self.exact or (meta.points is not None and meta.points <= self.exact_below)
-        # A quantized fused vector: rescore with the float32 vectors (exact scores) after
-        # collecting oversampling x the candidates with the quantized copy (the recall).
-        quantization = (
-            QuantizationSearch(
-                rescore=True,
-                oversampling=self.oversampling_for(meta, limit + offset, len(active) == 1),
+
+        def quantization(depth: int) -> QuantizationSearch | None:
+            """A quantized fused vector: rescore with the float32 vectors (exact scores) after
+            collecting oversampling x the candidates with the quantized copy (the recall), for
+            a fetch ``depth`` hits deep."""
+            if not meta.quantization or exact:
+                return None
+            return QuantizationSearch(
+                rescore=True, oversampling=self.oversampling_for(meta, depth, len(active) == 1)
             )
-            if meta.quantization and not exact
-            else None
-        )
+
         if len(active) == 1:
             fetch = self._single_channel(
                 meta, active[0], query, filter, ef, exact, quantization, calibration, rescale
@@ -463,7 +464,7 @@ class Searcher:
                 prefetch=prefetch,
                 hnsw_ef=ef,
                 exact=exact,
-                quantization=quantization,
+                quantization=quantization(n + start),
                 acorn=not channels,
                 limit=n,
                 offset=start,
@@ -502,7 +503,8 @@ class Searcher:
         as ``fetch(limit, offset)``. On a collection of the first layout it searches that
         channel's own vector and graph (built for that space alone); on the others it searches
         ``fused`` with the other blocks zero, whose scores are that channel's cosines exactly.
-        Other channels given in ``query`` (evaluation, tuning) are scored too."""
+        Other channels given in ``query`` (evaluation, tuning) are scored too;
+        ``quantization(depth)`` gives the quantized search of a fetch that deep."""
         channels = meta.layout == LAYOUT_CHANNELS
         vector = (
             np.asarray(query[channel], dtype=np.float32)
@@ -519,7 +521,7 @@ class Searcher:
                 vector=vector if channels else _engine_vector(meta, vector),
                 hnsw_ef=round(one_channel_ef_factor(meta, channel) * ef) if ef else None,
                 exact=exact,
-                quantization=None if channels else quantization,
+                quantization=None if channels else quantization(n + start),
                 acorn=not channels,
                 limit=n,
                 offset=start,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qdrant_mm.pages import MAX_TIE_REACH, by_score, tie_stable_page
+from qdrant_mm.pages import GROWTH, MAX_TIE_REACH, by_score, tie_stable_page
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,29 @@ def test_a_tie_group_wider_than_the_reach_still_gives_full_pages():
     page = tie_stable_page(engine.fetch, 10, 500)
     assert len(page) == 10 and len({h.id for h in page}) == 10
     assert max(limit for limit, _ in engine.calls) <= 10 + 2 * MAX_TIE_REACH
+
+
+def test_the_last_page_of_a_ranking_is_one_fetch():
+    """A ranking that ends inside the window has nothing further to tie with."""
+    engine = Engine([Hit(f"p{i:02d}", 1.0 - i / 100) for i in range(15)])
+    page = tie_stable_page(engine.fetch, 10, 10)
+    assert [h.id for h in page] == [f"p{i:02d}" for i in range(10, 15)]
+    assert engine.calls == [(12, 9)]
+    tied = Engine([Hit(f"p{i:02d}", 1.0) for i in range(15)], seed=2)  # every hit tied
+    page = tie_stable_page(tied.fetch, 10, 10)
+    assert [h.id for h in page] == [f"p{i:02d}" for i in range(10, 15)]
+    assert tied.calls == [(12, 9), (21, 0)]  # widened once, back to the top
+
+
+def test_a_tie_group_costs_a_few_fetches_not_one_per_hit():
+    """Each widening reruns the whole search: a side grows to a page, then GROWTH times."""
+    hits = [Hit("top", 2.0)] + [Hit(f"dup-{i:03d}", 1.0) for i in range(100)] + [Hit("end", 0.0)]
+    engine = Engine(hits, seed=4)
+    page = tie_stable_page(engine.fetch, 10, 0)
+    assert [h.id for h in page] == ["top"] + [f"dup-{i:03d}" for i in range(9)]
+    # after: 1, 10, 40, 160 (past the group's end): 4 fetches
+    assert [limit for limit, _ in engine.calls] == [11, 20, 50, 170]
+    assert GROWTH == 4
 
 
 def test_past_the_end_is_an_empty_page():

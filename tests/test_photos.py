@@ -447,3 +447,31 @@ def test_text_only_products_of_an_unfinished_sync_wait_for_their_statistics(
     assert not meta.writing and meta.text_only == 2 and meta.source_stats is not None
     hits = Searcher(backend, bundle, collection_name).search("gift card", limit=20).hits
     assert {h.id for h in hits if h.text_only} == {"t0", "t1"}
+
+
+def test_duplicate_products_of_both_kinds_page_once_each(tmp_path, backend, collection_name):  # noqa: F811
+    """Duplicate listings (the same photo and title, or the same text without a photo) score
+    exactly alike: paging through a search that merges photo and text-only products shows each
+    product once, tied ones in id order, on a collection of photo rows."""
+    rows = [
+        {"id": f"p{i}", "title": f"product {i}", "images": [f"img/p{i}_{j}.png" for j in range(2)]}
+        for i in range(4)
+    ]
+    rows += [{"id": f"d{i}", "title": "the same shoe", "image": "img/same.png"} for i in range(7)]
+    rows += [{"id": f"t{i}", "title": "gift card", "description": "a card"} for i in range(7)]
+    cat, rows = write_shop(tmp_path, rows)
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name).sync(read_catalog(cat))
+    meta = read_collection_meta(backend, backend.resolve(collection_name))
+    assert meta.layout == LAYOUT_PHOTOS and meta.text_only == 7 and meta.source_stats
+    searcher = Searcher(backend, bundle, collection_name, exact_below=0)
+    for text in ("the same shoe", "gift card"):
+        whole = searcher.search(text, weights="1,1,1", limit=len(rows)).hits
+        assert len({h.score for h in whole if h.id.startswith("d")}) == 1  # they do tie
+        assert len({h.score for h in whole if h.id.startswith("t")}) == 1
+        ties = [(-h.score, h.id) for h in whole]
+        assert ties == sorted(ties)  # ties in id order
+        paged = []
+        for page in range(len(rows) // 3 + 1):
+            paged += searcher.search(text, weights="1,1,1", limit=3, offset=3 * page).hits
+        assert [h.id for h in paged] == [h.id for h in whole]
