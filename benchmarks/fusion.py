@@ -1171,7 +1171,7 @@ SCALING = {
     "fused alone, turbo2 (layout 2, shipped)": {
         10_000: "edge/10000/turbo2",
         100_000: "edge/100000/turbo2",
-        1_000_000: "edge/1000000/turbo2-shipped-2",
+        1_000_000: "edge/1000000/turbo2-shipped-3",
     },
     "fused alone, int8 (layout 2)": {
         10_000: "edge/10000/fused-layout",
