@@ -443,12 +443,13 @@ class Searcher:
         vector, score_offset = query_vector(query, weights, meta.dims, calibration, rescale)
         channels = meta.layout == LAYOUT_CHANNELS
         scores = self._channel_scores(meta, query)
+        fused_query = _engine_vector(meta, vector)
 
         def fetch(n: int, start: int) -> list[SearchHit]:
             prefetch: tuple[Prefetch, ...] = ()
             if self.plan == "union":
                 depth = max(self.union_limit, n + start)
-                prefetch = (Prefetch(FUSED, _engine_vector(meta, vector), depth),) + tuple(
+                prefetch = (Prefetch(FUSED, fused_query, depth),) + tuple(
                     Prefetch(ch, np.asarray(query[ch], dtype=np.float32), depth)
                     if channels
                     else Prefetch(
@@ -460,7 +461,7 @@ class Searcher:
                 )
             plan = QueryPlan(
                 using=FUSED,
-                vector=_engine_vector(meta, vector),
+                vector=fused_query,
                 prefetch=prefetch,
                 hnsw_ef=ef,
                 exact=exact,
@@ -514,12 +515,14 @@ class Searcher:
         scores = self._channel_scores(meta, query, skip=channel)
         stats = calibration[channel] if calibration else None
         a, b = rescale[channel] if rescale else (1.0, 0.0)
+        engine_vector = vector if channels else _engine_vector(meta, vector)
+        channel_ef = round(one_channel_ef_factor(meta, channel) * ef) if ef else None
 
         def fetch(n: int, start: int) -> list[SearchHit]:
             plan = QueryPlan(
                 using=channel if channels else FUSED,
-                vector=vector if channels else _engine_vector(meta, vector),
-                hnsw_ef=round(one_channel_ef_factor(meta, channel) * ef) if ef else None,
+                vector=engine_vector,
+                hnsw_ef=channel_ef,
                 exact=exact,
                 quantization=None if channels else quantization(n + start),
                 acorn=not channels,
