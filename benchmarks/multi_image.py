@@ -402,6 +402,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "image_noise": args.image_noise,
         "seed": args.seed,
         "fused_hnsw": vars(FUSED_HNSW),
+        # (int8 left unrecorded: stores built before the option still match their params)
         **({"quantization": args.quantization} if args.quantization != "int8" else {}),
     }
     out: dict[str, Any] = {

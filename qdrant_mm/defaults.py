@@ -48,3 +48,5 @@ IMAGE_MAX_PIXELS: Final = 40_000_000
 IMAGE_TIMEOUT: Final = 10.0
 #: Image URLs a sync downloads at a time (ahead of the product being checked).
 IMAGE_DOWNLOADS: Final = 8
+#: The most a setting may ask for.
+MAX_IMAGE_DOWNLOADS: Final = 64

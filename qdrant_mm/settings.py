@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     image_downloads: int = Field(
         defaults.IMAGE_DOWNLOADS,
         ge=1,
-        le=64,
+        le=defaults.MAX_IMAGE_DOWNLOADS,
         description="Photo URLs a sync downloads at a time, ahead of the product it checks",
     )
 

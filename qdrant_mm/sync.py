@@ -127,11 +127,11 @@ class Syncer:
         if (
             not isinstance(image_downloads, int)
             or isinstance(image_downloads, bool)
-            or not 1 <= image_downloads <= 64
+            or not 1 <= image_downloads <= defaults.MAX_IMAGE_DOWNLOADS
         ):
             raise ConfigError(
-                "image_downloads (QDRANT_MM_IMAGE_DOWNLOADS) must be an integer from 1 to 64,"
-                f" got {image_downloads!r}"
+                "image_downloads (QDRANT_MM_IMAGE_DOWNLOADS) must be an integer from 1 to"
+                f" {defaults.MAX_IMAGE_DOWNLOADS}, got {image_downloads!r}"
             )
         self.image_downloads = image_downloads
         if missing_image not in ("text", "skip"):
