@@ -315,6 +315,7 @@ def test_bad_arguments_are_reported_before_any_model_loads(cli, shop, monkeypatc
         (("evaluate", str(shop / "missing.jsonl")), "cannot read qrels file"),
         (("evaluate", str(shop / "qrels.jsonl"), "--weights", "a,b"), "weights"),
         (("evaluate", str(shop / "qrels.jsonl"), "--grid", "0.3"), "--grid"),
+        (("evaluate", str(shop / "qrels.jsonl"), "--grid", "1e-9"), "at least 0.01"),
         (("tune", str(shop / "missing.jsonl")), "cannot read qrels file"),
     ]
     for args, words in cases:

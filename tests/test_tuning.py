@@ -93,6 +93,15 @@ def test_simplex_grid_bad_step(step: float) -> None:
         simplex_grid(step)
 
 
+@pytest.mark.parametrize("step", [1e-9, 0.005, 0.001])
+def test_simplex_grid_refuses_steps_finer_than_the_finest(step: float) -> None:
+    # 1/step divides 1 here: without the bound, 1e-9 asks for ~5e17 weightings (memory blows up)
+    with pytest.raises(ValueError, match="at least 0.01"):
+        simplex_grid(step)
+    with pytest.raises(ValueError, match="at least 0.01"):
+        search_weights(planted_candidates(), step=step)
+
+
 # --- candidates and ranking ---------------------------------------------------------------
 
 
