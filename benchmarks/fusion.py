@@ -95,10 +95,17 @@ from qdrant_mm.backends.base import (  # noqa: E402
     QueryPlan,
 )
 from qdrant_mm.defaults import (  # noqa: E402
+    EXACT_BELOW,
     ONE_CHANNEL_OVERSAMPLING_BY_QUANTIZATION,
     OVERSAMPLING_BY_QUANTIZATION,
 )
-from qdrant_mm.schema import FUSED, FUSED_HNSW, LAYOUT, LAYOUT_CHANNELS  # noqa: E402
+from qdrant_mm.schema import (  # noqa: E402
+    FUSED,
+    LAYOUT,
+    LAYOUT_CHANNELS,
+    fused_hnsw_for,
+    resolve_datatype,
+)
 from qdrant_mm.search import Searcher, one_channel_ef_factor  # noqa: E402
 from qdrant_mm.weights import CHANNELS, Weights  # noqa: E402
 from tests.fakes import fake_bundle  # noqa: E402
@@ -367,7 +374,8 @@ def _kept_store(args: argparse.Namespace, kind: str, n: int) -> KeptStore | None
         "seed": args.seed,
         "quantization": args.quantization,
         "layout": args.layout,
-        "fused_hnsw": vars(h) if (h := fused_hnsw(args)) else None,
+        "fused_hnsw": vars(h) if (h := fused_hnsw(args, n)) else None,
+        **({"datatype": dt} if (dt := datatype(args, n)) != "float32" else {}),
         "baseline": args.baseline_quantization if args.baseline else False,
         "data": "blocks",
     }
@@ -415,7 +423,8 @@ def write_products(backend, args, n: int, gen: Generator, cats, price) -> float:
         dict(DIMS),
         None if args.quantization == "none" else args.quantization,
         layout=args.layout,
-        fused_hnsw=fused_hnsw(args),
+        fused_hnsw=fused_hnsw(args, n),
+        datatype=datatype(args, n),
     )
     names = list(CATEGORY_SHARES)
     start = time.perf_counter()
@@ -509,10 +518,16 @@ def _rss() -> str:
     return f"{rss_bytes() / 2**30:.1f} GiB"
 
 
-def fused_hnsw(args: argparse.Namespace) -> HnswSpec | None:
+def datatype(args: argparse.Namespace, n: int) -> str:
+    """How the originals of fused are stored: --datatype, else what a first sync of ``n``
+    products gives a new collection of the layout (QDRANT_MM_VECTOR_DATATYPE=auto)."""
+    return args.datatype or resolve_datatype("auto", args.layout, n, EXACT_BELOW)
+
+
+def fused_hnsw(args: argparse.Namespace, n: int) -> HnswSpec | None:
     if args.layout == LAYOUT_CHANNELS:
         return None
-    base = FUSED_HNSW
+    base = fused_hnsw_for(datatype(args, n))
     return HnswSpec(
         m=base.m if args.m is None else args.m,
         ef_construct=base.ef_construct if args.ef_construct is None else args.ef_construct,
@@ -525,7 +540,7 @@ def fused_hnsw(args: argparse.Namespace) -> HnswSpec | None:
 
 def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"qmm-fusion-{kind}-", dir=args.workdir))
-    hnsw = fused_hnsw(args)
+    hnsw = fused_hnsw(args, n)
     out: dict[str, Any] = {
         "backend": kind,
         "n": n,
@@ -546,6 +561,7 @@ def bench_one(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             "baseline_oversampling": OVERSAMPLING_BY_QUANTIZATION.get(args.baseline_quantization),
             "layout": args.layout,
             "fused_hnsw": vars(hnsw) if hnsw else None,
+            "datatype": datatype(args, n),
             "data": "blocks",
             "one_channel_ef_factor": search_module.ONE_CHANNEL_EF_FACTOR,
             "one_channel_ef_factors": {
@@ -1287,6 +1303,13 @@ def main(argv: list[str] | None = None) -> None:
         choices=["none", *QUANTIZATIONS],
         default="none",
         help="create the collection with this quantization of fused (QDRANT_MM_QUANTIZATION)",
+    )
+    ap.add_argument(
+        "--datatype",
+        choices=["float32", "float16"],
+        default=None,
+        help="how the originals of fused are stored (default: what a new collection of the"
+        " layout gets, float16 for layout 2; the runs before it had float32)",
     )
     ap.add_argument(
         "--oversampling",

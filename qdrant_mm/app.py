@@ -84,6 +84,8 @@ class QdrantMM:
             missing_image=self.settings.missing_image,
             broken_image=self.settings.broken_image,
             image_downloads=self.settings.image_downloads,
+            vector_datatype=self.settings.vector_datatype,
+            exact_below=self.settings.exact_below,
         )
 
     def searcher(self, collection: str | None = None) -> Searcher:

@@ -103,11 +103,14 @@ def create_physical(
     quantization: str | None = None,
     layout: int = LAYOUT,
     fused_hnsw: HnswSpec | None = None,
+    datatype: str = "float32",
 ) -> CollectionMeta:
     """Create an empty collection and record its models, the quantization of ``fused`` (a kind
-    of ``QUANTIZATIONS``, or None / ``"none"``) and its ``layout`` (new collections get the
-    current one; ``fused_hnsw``: see :func:`~qdrant_mm.schema.collection_spec`); the metadata
-    is written first so a collection that exists always says what built it."""
+    of ``QUANTIZATIONS``, or None / ``"none"``), how its originals are stored (``datatype``, of
+    ``DATATYPES``; :func:`~qdrant_mm.schema.resolve_datatype` picks it) and its ``layout``
+    (new collections get the current one; ``fused_hnsw``: see
+    :func:`~qdrant_mm.schema.collection_spec`); the metadata is written first so a collection
+    that exists always says what built it."""
     quant = normalize_quantization(quantization)
     if quant is not None and quant not in (kinds := backend.quantizations()):
         # Refused before the metadata is written: no document for a collection never made.
@@ -116,11 +119,18 @@ def create_physical(
             f" create: {', '.join(kinds) or 'none'}; TurboQuant needs Qdrant 1.18 or later"
             " and qdrant-client 1.18 or later): use QDRANT_MM_QUANTIZATION=auto or int8"
         )
-    meta = CollectionMeta(model_ids=model_ids, dims=dims, quantization=quant, layout=layout)
-    backend.write_meta(meta_key(physical), meta.model_dump())
-    backend.create_collection(
-        physical, collection_spec(dims, quantization=quant, layout=layout, fused_hnsw=fused_hnsw)
+    spec = collection_spec(
+        dims, quantization=quant, layout=layout, fused_hnsw=fused_hnsw, datatype=datatype
     )
+    meta = CollectionMeta(
+        model_ids=model_ids,
+        dims=dims,
+        quantization=quant,
+        layout=layout,
+        datatype=datatype,  # type: ignore[arg-type]
+    )
+    backend.write_meta(meta_key(physical), meta.model_dump())
+    backend.create_collection(physical, spec)
     return meta
 
 
@@ -167,10 +177,11 @@ def open_or_create(
     dims: dict[str, int],
     quantization: str | None = None,
     layout: int = LAYOUT,
+    datatype: str = "float32",
 ) -> Opened:
     """Open ``name`` for writing, creating ``name--<time>`` behind the alias ``name`` if absent
-    (with ``quantization`` and ``layout``; an existing collection keeps the quantization and
-    layout it was created with).
+    (with ``quantization``, ``layout`` and ``datatype``; an existing collection keeps those it
+    was created with).
 
     With the alias missing, a physical collection of ``name`` built with the same models is
     adopted (the alias is pointed at it); when there are several, or only ones built with other
@@ -192,7 +203,9 @@ def open_or_create(
             " built for it with these models",
         )
     physical = new_physical_name(name)
-    meta = create_physical(backend, physical, model_ids, dims, quantization, layout=layout)
+    meta = create_physical(
+        backend, physical, model_ids, dims, quantization, layout=layout, datatype=datatype
+    )
     rivals = [
         p
         for p in physical_collections(backend, name)

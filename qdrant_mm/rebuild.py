@@ -33,8 +33,10 @@ class Rebuild:
         quantization: str | None,
         max_delete_fraction: float,
         layout: int = LAYOUT,
+        datatype: str = "float32",
     ) -> None:
         self.layout = layout
+        self.datatype = datatype
         self.backend = backend
         self.collection = collection
         self.quantization = quantization
@@ -67,7 +69,7 @@ class Rebuild:
 
     def target(self, model_ids: dict[str, str], dims: dict[str, int]) -> tuple[str, CollectionMeta]:
         """A fresh collection to build into; an interrupted rebuild is resumed (when it was
-        started with the same models, dims, quantization and layout)."""
+        started with the same models, dims, quantization, layout and datatype)."""
         pending = self._record()
         if pending and pending["collection"] == self.backend.resolve(self.collection):
             # The last rebuild was killed after its alias switch: it is live, never delete it;
@@ -88,13 +90,20 @@ class Rebuild:
                 and meta.dims == dims
                 and meta.quantization == self.quantization
                 and meta.layout == self.layout
+                and meta.datatype == self.datatype
             ):
                 return physical, meta
             drop_physical(self.backend, physical)
         physical = new_physical_name(self.collection)
         self.backend.write_meta(self.key, {"collection": physical})
         meta = create_physical(
-            self.backend, physical, model_ids, dims, self.quantization, layout=self.layout
+            self.backend,
+            physical,
+            model_ids,
+            dims,
+            self.quantization,
+            layout=self.layout,
+            datatype=self.datatype,
         )
         return physical, meta
 

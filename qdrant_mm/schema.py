@@ -28,7 +28,8 @@ Three layouts exist, recorded in the metadata (``CollectionMeta.layout``):
 
 By default (``QDRANT_MM_QUANTIZATION=auto``, :data:`AUTO_QUANTIZATION`; ``none`` turns it off)
 ``fused`` also gets a quantized copy (TurboQuant 2 bits, or int8) that HNSW searches walk,
-rescoring their candidates with the float32 vectors. Quantization is a property of the
+rescoring their candidates with the originals (float32, or float16 in a large new collection:
+:data:`DATATYPE_SETTINGS`). Quantization is a property of the
 collection, chosen when it is created and recorded in its metadata
 (``CollectionMeta.quantization``): a later sync keeps the collection as it is; ``sync
 --rebuild`` creates a new one with the current setting.
@@ -37,14 +38,17 @@ collection, chosen when it is created and recorded in its metadata
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from qdrant_mm.backends.base import (
+    DATATYPES,
     QUANTIZATIONS,
     CollectionSpec,
+    Datatype,
     HnswSpec,
     Quantization,
     VectorSpec,
@@ -66,6 +70,17 @@ FUSED = "fused"
 #: scan of a filtered set smaller than ``full_scan_threshold_kb`` of float32 vectors (20 000
 #: products of 1280 dims).
 FUSED_HNSW = HnswSpec(m=32, ef_construct=100, payload_m=0, full_scan_threshold_kb=100_000)
+#: ``QDRANT_MM_VECTOR_DATATYPE``: how a new collection stores the originals of ``fused`` (those
+#: that rescore candidates and give every score). ``auto`` (:func:`resolve_datatype`): float16
+#: for a plain ``fused`` vector when the collection starts with more products than are searched
+#: exactly (``QDRANT_MM_EXACT_BELOW``): half the disk, page cache and resident memory of float32
+#: at the same recall (measured at 100k and 1M products, docs/benchmarks.md), where searches are
+#: HNSW searches anyway; a score moves by ~1e-5 (at most ~1e-4 on one channel), finer than the
+#: bf16 the encoders run in. Float32 below that size, where searches and the tuning page's
+#: metrics are exact to the last bit, and for one row per photo (measured with float32).
+DATATYPE_SETTINGS = ("auto", *DATATYPES)
+
+
 PAYLOAD_INDEXES = {
     "category": "keyword",
     "brand": "keyword",
@@ -126,28 +141,52 @@ def collection_spec(
     quantization: str | None = None,
     layout: int = LAYOUT,
     fused_hnsw: HnswSpec | None = None,
+    datatype: str = "float32",
 ) -> CollectionSpec:
     """The collection layout; ``quantization`` (a kind of ``QUANTIZATIONS``, or None /
-    ``"none"``) applies to the ``fused`` vector only (the one the shipped plan searches).
-    ``fused_hnsw`` replaces :data:`FUSED_HNSW` in :data:`LAYOUT_FUSED` (benchmarks)."""
+    ``"none"``) and ``datatype`` (of ``DATATYPES``) apply to the ``fused`` vector only (the one
+    the shipped plan searches). ``fused_hnsw`` replaces :data:`FUSED_HNSW` in
+    :data:`LAYOUT_FUSED` (benchmarks; None: :func:`fused_hnsw_for` the datatype)."""
     quant = normalize_quantization(quantization)
+    if datatype not in DATATYPES:
+        raise ConfigError(f"unknown vector datatype {datatype!r}: use " + ", ".join(DATATYPES))
     size = sum(dims[ch] for ch in CHANNELS)
     if layout == LAYOUT_CHANNELS:
         vectors = [VectorSpec(ch, dims[ch], "cosine") for ch in CHANNELS]
-        vectors.append(VectorSpec(FUSED, size, "dot", quantization=quant))
+        vectors.append(VectorSpec(FUSED, size, "dot", quantization=quant, datatype=datatype))  # type: ignore[arg-type]
         return CollectionSpec(vectors=tuple(vectors), payload_indexes=dict(PAYLOAD_INDEXES))
     if layout not in (LAYOUT_FUSED, LAYOUT_PHOTOS):
         raise ConfigError(f"unknown collection layout {layout!r}")
+    hnsw = fused_hnsw or fused_hnsw_for(datatype)
     fused = VectorSpec(
         FUSED,
         size,
         "dot",
         quantization=quant,
-        hnsw=fused_hnsw or FUSED_HNSW,
+        hnsw=hnsw,
         multivector=layout == LAYOUT_PHOTOS,
+        datatype=datatype,  # type: ignore[arg-type]
     )
     indexes: dict[str, Any] = {**PAYLOAD_INDEXES, VECTORS_FROM: "keyword"}
     return CollectionSpec(vectors=(fused,), payload_indexes=indexes, payload_graph=frozenset())
+
+
+def resolve_datatype(value: str, layout: int, products: int, exact_below: int) -> Datatype:
+    """The datatype a new collection of ``layout`` starting with ``products`` products gets
+    for the setting ``value`` (:data:`DATATYPE_SETTINGS`)."""
+    if value == "auto":
+        return "float16" if layout == LAYOUT_FUSED and products > exact_below else "float32"
+    if value not in DATATYPES:
+        raise ConfigError(f"unknown vector datatype {value!r}: use " + ", ".join(DATATYPE_SETTINGS))
+    return value  # type: ignore[return-value]
+
+
+def fused_hnsw_for(datatype: str) -> HnswSpec:
+    """:data:`FUSED_HNSW` for originals stored as ``datatype``: its exact-scan threshold counts
+    KB of stored vectors, so float16 halves it (it stays 20,000 products of 1280 dims)."""
+    if datatype == "float16" and FUSED_HNSW.full_scan_threshold_kb:
+        return replace(FUSED_HNSW, full_scan_threshold_kb=FUSED_HNSW.full_scan_threshold_kb // 2)
+    return FUSED_HNSW
 
 
 def vector_names(layout: int) -> tuple[str, ...]:
@@ -209,6 +248,12 @@ class CollectionMeta(BaseModel):
         None,
         description="Quantization of the fused vector, chosen when the collection was created"
         " (None: float32 only); search asks for rescoring when it is set",
+    )
+    datatype: Datatype = Field(
+        "float32",
+        description="How the originals of fused are stored, chosen when the collection was"
+        " created (QDRANT_MM_VECTOR_DATATYPE); collections created before the field have"
+        " float32",
     )
     layout: Literal[1, 2, 3] = Field(
         LAYOUT_CHANNELS,

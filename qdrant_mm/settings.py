@@ -135,6 +135,14 @@ class Settings(BaseSettings):
         " per photo and on a Qdrant server before 1.18; none: float32 only. Applies when a"
         " collection is created (first sync or sync --rebuild)",
     )
+    vector_datatype: Literal["auto", "float32", "float16"] = Field(
+        "auto",
+        description="How a new collection stores the vectors searches rescore with and every"
+        " score comes from: float16 (half the bytes of float32; a score moves by ~1e-5) or"
+        " float32; auto: float16 for one vector per product when the first sync (or sync"
+        " --rebuild) stores more than QDRANT_MM_EXACT_BELOW products, float32 otherwise."
+        " Applies when a collection is created",
+    )
     oversampling: float | None = Field(
         None,
         ge=1.0,

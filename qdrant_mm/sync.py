@@ -68,6 +68,7 @@ from qdrant_mm.schema import (
     layout_for,
     meta_key,
     normalize_quantization,
+    resolve_datatype,
     vector_names,
 )
 from qdrant_mm.sync_report import FailedProduct, Progress, SyncReport
@@ -97,6 +98,11 @@ class Syncer:
     sync *creates* (the first sync, or ``rebuild=True``); an existing collection keeps the one
     it was created with (the report says so when they differ).
 
+    ``vector_datatype`` (``"auto"``, ``"float32"`` or ``"float16"``) is how a collection this
+    sync creates stores the originals of ``fused``: ``"auto"`` gives float16 to a plain
+    ``fused`` vector when the catalog holds more than ``exact_below`` products (above which
+    searches are HNSW searches; :data:`~qdrant_mm.schema.DATATYPE_SETTINGS`).
+
     ``max_delete_fraction`` (0..1, default 0.5; 1 allows any): the largest share of the stored
     products one sync may delete, and that ``rebuild=True`` may drop when it switches the alias.
 
@@ -123,6 +129,8 @@ class Syncer:
         missing_image: MissingImage = "text",
         broken_image: BrokenImage = "keep",
         image_downloads: int = defaults.IMAGE_DOWNLOADS,
+        vector_datatype: str = "auto",
+        exact_below: int = defaults.EXACT_BELOW,
     ) -> None:
         if (
             not isinstance(image_downloads, int)
@@ -163,6 +171,10 @@ class Syncer:
         if quantization != "auto":
             normalize_quantization(quantization)  # refused here, before any work
         self._quantization_setting = quantization
+        resolve_datatype(vector_datatype, LAYOUT, 0, 0)  # refused here, before any work
+        self._datatype_setting = vector_datatype
+        self._exact_below = int(exact_below)
+        self._products = 0
         self.models = models
         self.collection = collection
         self.batch_size = batch_size
@@ -205,11 +217,18 @@ class Syncer:
         # A new collection stores one row per photo when a product has several, a plain vector
         # otherwise (faster); an existing one keeps its layout.
         self._layout = layout_for(len(p.image_refs()) for p in catalog.products)
+        self._products = len(catalog.products)
         if rebuild:
             opened = Opened(*self._rebuild().target(model_ids, dims))
         else:
             opened = open_or_create(
-                self.backend, self.collection, model_ids, dims, self.quantization, self._layout
+                self.backend,
+                self.collection,
+                model_ids,
+                dims,
+                self.quantization,
+                self._layout,
+                self.datatype,
             )
             if opened.note:
                 report.notes.append(opened.note)
@@ -223,6 +242,12 @@ class Syncer:
                 f"the collection was created with quantization {meta.quantization or 'none'};"
                 f" the setting ({setting}) applies when a collection is"
                 " created: run `sync --rebuild` to apply it"
+            )
+        if self._datatype_setting not in ("auto", meta.datatype):
+            report.notes.append(
+                f"the collection stores its vectors as {meta.datatype}; the setting"
+                f" QDRANT_MM_VECTOR_DATATYPE={self._datatype_setting} applies when a collection"
+                " is created: run `sync --rebuild` to apply it"
             )
 
         stored = {
@@ -601,6 +626,14 @@ class Syncer:
         layout the catalog needs."""
         return new_collection_quantization(self.backend, self._quantization_setting, self._layout)
 
+    @property
+    def datatype(self) -> str:
+        """How a collection created now stores the originals of ``fused``: the setting,
+        ``"auto"`` resolved for the layout and size of the catalog being synced."""
+        return resolve_datatype(
+            self._datatype_setting, self._layout, self._products, self._exact_below
+        )
+
     def _rebuild(self) -> Rebuild:
         return Rebuild(
             self.backend,
@@ -608,6 +641,7 @@ class Syncer:
             self.quantization,
             self.max_delete_fraction,
             self._layout,
+            self.datatype,
         )
 
     def _check_still_live(self, physical: str) -> None:

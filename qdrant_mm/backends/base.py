@@ -45,6 +45,11 @@ Quantization = Literal["int8", "turbo4", "turbo2"]
 #: half or a quarter of int8's bytes per distance during the graph walk. Every kind keeps the
 #: float32 originals for rescoring: scores returned are exact whatever the kind.
 QUANTIZATIONS: tuple[str, ...] = ("int8", "turbo4", "turbo2")
+Datatype = Literal["float32", "float16"]
+#: How the original vectors (those searches rescore with and scores come from) are stored:
+#: ``float32``, or ``float16`` (half the bytes: 11 significant bits, ~3.3 decimal digits, as fine
+#: as the bf16 the encoders run in; a cosine moves by ~1e-5).
+DATATYPES: tuple[str, ...] = ("float32", "float16")
 #: Qdrant's first version with TurboQuant.
 TURBO_SINCE = (1, 18)
 #: Scalar quantization parameters every backend uses for ``quantization="int8"``: values are
@@ -91,7 +96,9 @@ class VectorSpec:
     and, when the query asks for it (:class:`QuantizationSearch`), rescore with the originals.
     ``hnsw``: how its graph is built (None: the engine's defaults). ``multivector``: each point
     holds a list of vectors (rows) and a query vector scores the best row (Qdrant's ``MAX_SIM``
-    comparator): vectors written are ``(rows, dim)`` arrays, vectors read back too."""
+    comparator): vectors written are ``(rows, dim)`` arrays, vectors read back too.
+    ``datatype``: how the originals are stored (:data:`DATATYPES`; a backend that cannot store
+    ``float16``, such as qdrant-client's local mode, keeps float32)."""
 
     name: str
     dim: int
@@ -99,6 +106,7 @@ class VectorSpec:
     quantization: Quantization | None = None
     hnsw: HnswSpec | None = None
     multivector: bool = False
+    datatype: Datatype = "float32"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from qdrant_mm.backends.base import (
+    DATATYPES,
     INT8_QUANTILE,
     QUANTIZATIONS,
     TURBO_SINCE,
@@ -122,9 +123,13 @@ def _vector_params(v: VectorSpec) -> models.VectorParams:
         raise BackendRequestError(
             f"named vector {v.name!r}: unknown quantization {v.quantization!r}"
         )
+    if v.datatype not in DATATYPES:
+        raise BackendRequestError(f"named vector {v.name!r}: unknown datatype {v.datatype!r}")
     return models.VectorParams(
         size=v.dim,
         distance=_DISTANCE[v.distance],
+        # local mode does not apply it (vectors stay float32); a server stores half the bytes
+        datatype=models.Datatype.FLOAT16 if v.datatype == "float16" else None,
         quantization_config=quantization,
         hnsw_config=_hnsw_diff(v),
         multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qdrant_mm.backends.base import (
+    DATATYPES,
     INT8_QUANTILE,
     QUANTIZATIONS,
     CollectionSpec,
@@ -79,6 +80,8 @@ def edge_config(
                     f"named vector {v.name!r}: unknown quantization {v.quantization!r}"
                 )
             quantization = quantization_config(qe, v.quantization)
+        if v.datatype not in DATATYPES:
+            raise BackendRequestError(f"named vector {v.name!r}: unknown datatype {v.datatype!r}")
         vectors[v.name] = qe.EdgeVectorParams(
             size=int(v.dim),
             distance=distances[v.distance],
@@ -87,6 +90,7 @@ def edge_config(
             else None,
             quantization_config=quantization,
             hnsw_config=hnsw_config(qe, v, full_scan_threshold_kb),
+            datatype=qe.VectorStorageDatatype.Float16 if v.datatype == "float16" else None,
         )
     kwargs: dict[str, Any] = {"vectors": vectors}
     if indexing_threshold_kb is not None:
