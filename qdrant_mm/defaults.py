@@ -44,6 +44,10 @@ OVERSAMPLING_CANDIDATES: Final = 1024
 IMAGE_MAX_BYTES: Final = 20 * 1024 * 1024
 #: Largest image, in pixels (checked from the header, before decoding).
 IMAGE_MAX_PIXELS: Final = 40_000_000
+#: The longest side of an image at most this many times its shortest: the models scale the
+#: shortest side up to their input size (224 px for CLIP), so a 700,000 x 1 strip of 758 bytes,
+#: far under the pixel limit, would become 156 million pixels (gigabytes) before the crop.
+IMAGE_MAX_ASPECT_RATIO: Final = 50
 #: Seconds to fetch one image URL.
 IMAGE_TIMEOUT: Final = 10.0
 #: Image URLs a sync downloads at a time (ahead of the product being checked).

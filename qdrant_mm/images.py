@@ -11,6 +11,7 @@ Over a limit: :class:`ImageTooLargeError`; not an image or an unsupported format
 
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import threading
@@ -54,7 +55,9 @@ def resolve_image_ref(ref: str, base_dir: Path) -> str:
     """A URL stays as is; a relative path is taken relative to the catalog's folder."""
     if is_url(ref):
         return ref
-    p = Path(ref).expanduser()
+    p = Path(ref)
+    with contextlib.suppress(RuntimeError):  # "~someone", no such user: read as is (not found)
+        p = p.expanduser()
     return str(p if p.is_absolute() else base_dir / p)  # base_dir is already absolute
 
 
@@ -145,6 +148,8 @@ def read_image_bytes(ref: str, limits: ImageLimits, client: httpx.Client | None 
     """The raw bytes of a local file or URL, refusing anything over ``limits.max_bytes``."""
     if is_url(ref):
         return _download(ref, limits, client)
+    if "\0" in ref:
+        raise ImageLoadError(f"image path contains a NUL character: {ref!r}")
     path = Path(ref)
     try:
         size = path.stat().st_size
@@ -232,6 +237,10 @@ def _fetch(
         raise ImageLoadError(f"image URL timed out after {limits.timeout:g}s: {url}") from None
     except httpx.HTTPError as exc:
         raise ImageLoadError(f"cannot download image {url}: {exc}") from None
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        # not an HTTPError: a malformed host or port, a control character, a host label over
+        # 63 characters (the IDNA codec refuses it)
+        raise ImageLoadError(f"invalid image URL {url!r}: {exc}") from None
     finally:
         if own:
             client.close()
@@ -262,6 +271,11 @@ def decode_image(data: bytes, limits: ImageLimits, source: str = "image") -> Ima
                 raise ImageTooLargeError(
                     f"{source}: image is {w}x{h} = {w * h} pixels, over the"
                     f" {limits.max_pixels} pixel limit (decompression bomb guard)"
+                )
+            if max(w, h) > defaults.IMAGE_MAX_ASPECT_RATIO * min(w, h):
+                raise ImageTooLargeError(
+                    f"{source}: image is {w}x{h}, one side over {defaults.IMAGE_MAX_ASPECT_RATIO}"
+                    " times the other (the models would scale it up to a strip of gigabytes)"
                 )
             img.load()
     except ImageLoadError:

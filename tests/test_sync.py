@@ -182,6 +182,55 @@ def test_bad_rows_and_images_are_reported_and_the_rest_stored(tmp_path, backend,
     assert not report.ok
 
 
+@pytest.mark.parametrize("downloads", [1, 8])
+def test_hostile_image_references_fail_their_product_only(tmp_path, downloads):
+    """References that made the path or URL machinery itself raise (not a read error): each
+    fails its product, naming the problem; the products after them are stored."""
+    import httpx
+    from PIL import Image
+
+    from qdrant_mm.backends.edge import EdgeBackend
+
+    rows = product_rows(3)
+    write_catalog(tmp_path, rows)
+    Image.new("RGB", (2000, 20)).save(tmp_path / "images" / "strip.png")  # 100:1
+    hostile = {
+        "nul": "images/p0.png\x00",
+        "bad-port": "http://[::1/x.png",
+        "control": "http://\x00/x.png",
+        "long-label": "http://" + "a" * 64 + ".com/x.png",
+        "no-such-user": "~no_such_user_qmm/x.png",
+        "strip": "images/strip.png",
+    }
+    bad = [{"id": pid, "title": pid, "image": ref} for pid, ref in hostile.items()]
+    cat = tmp_path / "catalog.jsonl"
+    # the good products come after the bad ones
+    cat.write_text("".join(json.dumps(r) + "\n" for r in bad + rows))
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        # as the network transport does before it connects: a host label over 63 characters
+        # makes the IDNA codec raise UnicodeError
+        request.url.host.encode("idna")
+        raise AssertionError(f"no request was expected, got {request.url}")
+
+    with EdgeBackend(tmp_path / "edge") as store:
+        report = Syncer(
+            store,
+            fake_bundle(),
+            "products",
+            image_downloads=downloads,
+            http_client=httpx.Client(transport=httpx.MockTransport(refuse)),
+        ).sync(cat)
+        assert set(stored_products(store, "products")) == {"p0", "p1", "p2"}
+    reasons = {f.id: f.reason for f in report.failed}
+    assert set(reasons) == set(hostile)
+    assert "NUL character" in reasons["nul"]
+    for pid in ("bad-port", "control", "long-label"):
+        assert "invalid image URL" in reasons[pid], reasons[pid]
+    assert "not found" in reasons["no-such-user"]
+    assert "one side over 50 times the other" in reasons["strip"]
+
+
 def test_interrupted_sync_rerun_gives_exactly_the_catalog(tmp_path, backend, collection_name):  # noqa: F811
     rows = product_rows(20)
     cat = write_catalog(tmp_path, rows)
