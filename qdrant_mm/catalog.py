@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from qdrant_mm.errors import CatalogError
+from qdrant_mm.unicode_text import undecodable
 
 #: Namespace of the UUIDv5 point ids; changing it would orphan every stored point.
 POINT_NAMESPACE = uuid.UUID("6b1f3c1e-5d8a-4d3e-9a55-0c1e6a7f2b90")
@@ -89,7 +90,7 @@ class Product(BaseModel):
         s = str(v).strip()
         if not s:
             raise ValueError("id is empty")
-        bad = _undecodable(s)
+        bad = undecodable(s)
         if bad:
             raise ValueError(f"id is not valid UTF-8 text ({bad})")
         return s
@@ -219,22 +220,6 @@ def _short(v: Any, width: int = 40) -> str:
     return r if len(r) <= width else r[: width - 3] + "..."
 
 
-def _undecodable(text: str) -> str | None:
-    """Why ``text`` is not valid Unicode, or None. A byte that was not UTF-8 is read with
-    ``surrogateescape`` (byte 0xNN becomes U+DCNN); a JSON ``\\udXXX`` escape without its pair
-    is a lone surrogate. Neither can be stored."""
-    if text.isascii():
-        return None
-    try:
-        text.encode("utf-8")  # refuses surrogates, at C speed
-        return None
-    except UnicodeEncodeError as exc:
-        code, at = ord(text[exc.start]), exc.start + 1
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"byte 0x{code - 0xDC00:02x} at character {at}"
-    return f"lone surrogate \\u{code:04x} at character {at}"
-
-
 def _unstorable(fields: dict[Any, Any]) -> str | None:
     """``"path: reason"`` for the first value in ``fields`` (nested lists and objects included)
     that Qdrant cannot store exactly, or None. Walks with its own stack: no recursion."""
@@ -257,7 +242,7 @@ def _plainly_storable(fields: dict[Any, Any]) -> bool:
         container, depth = stack.pop()
         if type(container) is dict:
             for key in container:
-                if type(key) is not str or not (key.isascii() or _undecodable(key) is None):
+                if type(key) is not str or not (key.isascii() or undecodable(key) is None):
                     return False
             values = container.values()
         else:
@@ -265,7 +250,7 @@ def _plainly_storable(fields: dict[Any, Any]) -> bool:
         for v in values:
             t = type(v)
             if t is str:
-                if not v.isascii() and _undecodable(v) is not None:
+                if not v.isascii() and undecodable(v) is not None:
                     return False
             elif t is float:
                 if not math.isfinite(v):
@@ -299,7 +284,7 @@ def _first_unstorable(fields: dict[Any, Any]) -> tuple[str, str] | None:
                     " (write it as a string to keep every digit)"
                 )
         elif isinstance(value, str):
-            bad = _undecodable(value)
+            bad = undecodable(value)
             if bad:
                 return path, f"text is not valid UTF-8 ({bad})"
         elif isinstance(value, (dict, list, tuple)):
@@ -309,7 +294,7 @@ def _first_unstorable(fields: dict[Any, Any]) -> tuple[str, str] | None:
                 children = []
                 for k, v in value.items():
                     key = str(k)
-                    bad = _undecodable(key)
+                    bad = undecodable(key)
                     name = f"{path}.{_show(key)}" if path else _show(key)
                     if bad:
                         return name, f"field name is not valid UTF-8 ({bad})"
@@ -340,7 +325,7 @@ def _json_error(where: str, text: str, exc: ValueError | RecursionError) -> str:
     if isinstance(exc, RecursionError):
         return f"{where}: invalid JSON (nested too deeply to read)"
     if isinstance(exc, json.JSONDecodeError):
-        bad = _undecodable(text)
+        bad = undecodable(text)
         if bad:  # the parser stumbled on a byte that is not UTF-8: say that, not "Expecting ..."
             return f"{where}: not valid UTF-8 ({bad})"
         return f"{where}: invalid JSON ({exc.msg}, column {exc.colno})"
@@ -407,7 +392,7 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | No
         if not fieldnames:
             raise CatalogError(f"{path}: CSV has no header row")
         for name in fieldnames:
-            bad = _undecodable(name)
+            bad = undecodable(name)
             if bad:
                 raise CatalogError(
                     f"{path}: CSV header column {_show(name)!r} is not valid UTF-8 ({bad})"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _COND = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|=|:|>|<)\s*(.*?)\s*$")
 _RANGE_OPS = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
 _NUMERIC_FIELDS = frozenset({"price"})
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 #: Filters nest at most this deep (a deeper one is refused, not recursed into).
 MAX_FILTER_DEPTH = 32
 
@@ -73,9 +74,17 @@ def _check_node(node: Any, where: str, depth: int) -> None:
     if isinstance(node, float):
         if not math.isfinite(node):
             raise QueryError(f"{where} must be a finite number, got {node}")
+    elif isinstance(node, int) and not isinstance(node, bool):
+        if not _INT_MIN <= node <= _INT_MAX:  # the engine reads 64-bit integers
+            raise QueryError(f"{where} is out of range (a 64-bit integer), got {_digits(node)}")
     elif isinstance(node, BaseModel):
         if isinstance(node, models.FieldCondition):
             where = f"filter on {node.key}"
+        if isinstance(node, (models.ValuesCount, models.MinShould)):
+            counts = {k: v for k, v in node.model_dump().items() if isinstance(v, int)}
+            for name, value in counts.items():
+                if value < 0:
+                    raise QueryError(f"{where}: {name} is a count, so at least 0, got {value}")
         for name in type(node).model_fields:
             value = getattr(node, name)
             if value is not None:
@@ -86,6 +95,11 @@ def _check_node(node: Any, where: str, depth: int) -> None:
     elif isinstance(node, Mapping):
         for item in node.values():
             _check_node(item, where, depth)
+
+
+def _digits(n: int) -> str:
+    """``n`` for an error message (a number of 4,300 digits or more cannot be printed)."""
+    return str(n) if n.bit_length() < 200 else f"an integer of {n.bit_length()} bits"
 
 
 def condition_field(text: str) -> str | None:
@@ -111,6 +125,11 @@ def parse_conditions(conditions: Iterable[str]) -> models.Filter | None:
                 " or field>=number (also >, <, <=)"
             )
         field, op, raw = m.groups()
+        if raw[0] in "=<>!":  # "category==Bag", "price=<5": an operator mistyped, not a value
+            raise QueryError(
+                f"cannot read filter {text!r}: {op + raw[0]!r} is not an operator; use"
+                " field=value, field!=value, or field>=number (also >, <, <=)"
+            )
         if op in _RANGE_OPS:
             number = _number(text, raw)
             must.append(
@@ -139,6 +158,13 @@ def parse_conditions(conditions: Iterable[str]) -> models.Filter | None:
     return models.Filter(must=must or None, must_not=must_not or None)
 
 
+def split_conditions(texts: Iterable[str]) -> list[str]:
+    """The conditions of short-form filter strings: each may hold several, separated by ``,``
+    or ``;`` (``"category=Bag,price<=150"`` is two), as ``--filter``, the service's ``filter``
+    and the Python API all take them."""
+    return [c for text in texts for c in re.split(r"[,;]", text) if c.strip()]
+
+
 def to_filter(value: models.Filter | Mapping[str, Any] | str | Iterable[str] | None):
     """Accept a Filter, a Qdrant filter as a dict (JSON), a condition string or a list of them;
     the result is checked with :func:`check_filter`."""
@@ -149,7 +175,7 @@ def to_filter(value: models.Filter | Mapping[str, Any] | str | Iterable[str] | N
     if isinstance(value, models.Filter):
         return check_filter(value)
     if isinstance(value, str):
-        return parse_conditions([c for c in re.split(r"[,;]", value) if c.strip()])
+        return parse_conditions(split_conditions([value]))
     if isinstance(value, Mapping):
         _check_dict_depth(value)
         try:
@@ -157,4 +183,10 @@ def to_filter(value: models.Filter | Mapping[str, Any] | str | Iterable[str] | N
         except Exception as exc:  # pydantic error: say what was wrong
             raise QueryError(f"invalid Qdrant filter: {exc}") from None
         return check_filter(flt)
-    return parse_conditions(list(value))
+    conditions = list(value)
+    for c in conditions:
+        if not isinstance(c, str):
+            raise QueryError(
+                f"a filter list holds condition strings (such as 'price<=50'), got {c!r}"
+            )
+    return parse_conditions(split_conditions(conditions))

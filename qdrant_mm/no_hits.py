@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from qdrant_client import models
 
 from qdrant_mm.backends.base import Backend
-from qdrant_mm.filters import condition_field, parse_conditions, to_filter
+from qdrant_mm.filters import condition_field, parse_conditions, split_conditions, to_filter
 
 
 def _has_field(field: str) -> models.Filter:
@@ -33,7 +33,7 @@ def explain_no_hits(
     stored = backend.count(collection)
     if stored == 0:
         return f"collection {collection!r} holds no products yet (qdrant-mm sync CATALOG)"
-    texts = [conditions] if isinstance(conditions, str) else list(conditions or [])
+    texts = split_conditions([conditions] if isinstance(conditions, str) else conditions or [])
     matching = backend.count(collection, to_filter(texts)) if texts else stored
     if matching and offset:
         return f"offset {offset} is past the last result: {matching} product(s) match" + (

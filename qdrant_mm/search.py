@@ -62,6 +62,7 @@ from qdrant_mm.schema import (
     CollectionMeta,
     QueryKind,
 )
+from qdrant_mm.unicode_text import undecodable
 from qdrant_mm.weights import CHANNELS, Weights
 
 if TYPE_CHECKING:  # filters are qdrant_client.models.Filter; loaded where a filter is built
@@ -291,7 +292,15 @@ class Searcher:
         :meth:`resolve_weights`."""
         if weights is not None and profile is not None:
             raise QueryError("give weights or profile, not both")
+        if profile is not None and not isinstance(profile, str):
+            raise QueryError(f"profile must be a profile name (a string), got {profile!r}")
+        if calibrate is not None and not isinstance(calibrate, bool):
+            raise QueryError(f"calibrate must be True, False or None, got {calibrate!r}")
+        if query is not None and not isinstance(query, str):
+            raise QueryError(f"query must be a text (a string), got {type(query).__name__}")
         text = query.strip() if isinstance(query, str) else None
+        if text and (bad := undecodable(text)):
+            raise QueryError(f"query text is not valid Unicode: {bad}")
         if text and image is not None:
             raise QueryError("give either a text query or an image, not both")
         if not text and image is None:

@@ -317,6 +317,14 @@ def test_bad_arguments_are_reported_before_any_model_loads(cli, shop, monkeypatc
         (("evaluate", str(shop / "qrels.jsonl"), "--grid", "0.3"), "--grid"),
         (("evaluate", str(shop / "qrels.jsonl"), "--grid", "1e-9"), "at least 0.01"),
         (("tune", str(shop / "missing.jsonl")), "cannot read qrels file"),
+        (("search", "--image", str(shop / "images")), "is a folder"),
+        (("search", "bag", "--image", str(shop / "images" / "fm-00000.png")), "not both"),
+        (("search", "bag", "--filter", "category==Bag"), "'==' is not an operator"),
+        # nothing synced yet: said at once, with where settings come from
+        (("search", "bag"), "does not exist"),
+        (("evaluate", str(shop / "qrels.jsonl")), "nothing has been synced"),
+        (("tune", str(shop / "qrels.jsonl")), "nothing has been synced"),
+        (("serve", "--log-level", "verbose"), "--log-level 'verbose': use one of"),
     ]
     for args, words in cases:
         res = cli(*args)
@@ -412,3 +420,24 @@ def test_photo_lists_and_text_only_products_via_cli(cli, shop, tmp_path, monkeyp
     skipped = cli("sync", str(catalog), "--json")
     assert skipped.exit_code == 0, skipped.output
     assert [s["id"] for s in json.loads(skipped.output)["skipped"]] == ["card"]
+
+
+@pytest.mark.enable_socket
+@pytest.mark.allow_hosts(["127.0.0.1"])
+def test_serve_says_a_busy_port_before_loading_models(cli, monkeypatch):
+    import socket
+
+    from qdrant_mm.app import QdrantMM
+
+    def no_models(self):
+        raise AssertionError("models were loaded before the port was checked")
+
+    monkeypatch.setattr(QdrantMM, "models", property(no_models))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = cli("serve", "--port", str(port))
+    assert res.exit_code == 2, res.output
+    assert f"port {port} on 127.0.0.1 is in use" in res.output
+    assert "Traceback" not in res.output

@@ -25,6 +25,7 @@ from qdrant_mm.errors import (
     BackendUnavailableError,
     CollectionNotFoundError,
     QueryError,
+    StoredStateError,
 )
 
 DIMS = {"blip": 6, "clip": 8, "interrogator": 8, "fused": 22}
@@ -571,6 +572,28 @@ def test_metadata(edge):
     with pytest.raises(BackendError, match="JSON"):
         edge.write_meta("bad", {"x": object()})
     assert list((edge.path / "meta").glob("*.tmp")) == []
+
+
+def test_metadata_files_damaged_by_hand_are_said_not_read_as_absent(edge):
+    """A profile file edited into another shape was read as "no profile" (the search then
+    used the default weights, silently); one nested too deeply crashed the reader."""
+    key = "profile:products:default"
+    edge.write_meta(key, {"weights": {"clip": 1.0}})
+    edge.write_meta("profile:products:other", {"weights": {"blip": 1.0}})
+    path = edge._store.meta_path(key)
+    for content, words in [
+        ('{"key": "profile:products:default", "value": [1, 2, 3]}', "holds no document"),
+        ('{"key": "profile:products:summer", "value": {}}', "holds another key"),
+        ("[1, 2]", "holds no document"),
+    ]:
+        path.write_text(content)
+        with pytest.raises(StoredStateError, match=f"metadata {key!r} cannot be trusted.*{words}"):
+            edge.read_meta(key)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(BackendError, match="nested too deeply"):
+        edge.read_meta(key)
+    # a listing skips the unreadable file and keeps the others
+    assert set(edge.list_meta("profile:products:")) == {"profile:products:other"}
 
 
 def test_everything_persists_across_reopen(tmp_path):

@@ -93,7 +93,15 @@ def test_utf8_bom_and_unicode(tmp_path: Path) -> None:
         ('{"category": 3}', "'category' must be a non-empty string"),
         ('{"query": "x", "relevant": {"a": 1, "a": 2}}', "duplicate key 'a'"),
         ('{"id": 1.5, "query": "x", "relevant": ["a"]}', "query id must be"),
+        # 2^g - 1 overflows a float above 1023: refused, not a crash of the metrics
+        ('{"query": "x", "relevant": {"a": 1024}}', "grade 1024 of product 'a' is over 100"),
+        ('{"query": "x", "relevant": {"a": 1e308}}', "is over 100"),
+        ('{"query": "x", "relevant": {"a": Infinity}}', "must be a whole number, got inf"),
+        ('{"query": "x", "relevant": {"a": NaN}}', "must be a whole number, got nan"),
+        ('{"query": "boot \\ud800", "relevant": ["a"]}', "lone surrogate \\ud800 at character 6"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ],
+    ids=lambda v: v[:40] if isinstance(v, str) else v,
 )
 def test_errors_name_the_line(line: str, message: str) -> None:
     lines = ['{"query": "ok", "relevant": ["a"]}', "", line]

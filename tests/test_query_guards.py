@@ -139,3 +139,69 @@ def test_weights_that_are_not_numbers_are_a_weights_error(bad):
 def test_an_integer_beyond_float_range_is_refused_not_overflowed():
     with pytest.raises(WeightsError, match="finite"):
         Weights.parse({"blip": 10**400, "clip": 1})
+
+
+@pytest.mark.parametrize(
+    ("flt", "message"),
+    [
+        ({"must": [{"key": "images", "values_count": {"gt": -1}}]}, "gt is a count"),
+        (
+            {"min_should": {"conditions": [{"key": "price", "range": {"gt": 1}}], "min_count": -5}},
+            "min_count is a count",
+        ),
+        (
+            {
+                "min_should": {
+                    "conditions": [{"key": "price", "range": {"gt": 1}}],
+                    "min_count": 10**20,
+                }
+            },
+            "min_count is out of range",
+        ),
+        ({"must": [{"key": "brand", "match": {"value": 10**30}}]}, "value is out of range"),
+        ({"must": [{"key": "brand", "match": {"any": [1, -(2**70)]}}]}, "out of range"),
+    ],
+    ids=["negative-count", "negative-min-count", "huge-min-count", "huge-match", "huge-any"],
+)
+def test_filter_integers_the_engine_cannot_hold_are_refused(searcher, flt, message):
+    """The engine reads 64-bit integers and unsigned counts: anything else overflowed in it."""
+    with pytest.raises(QueryError, match=message):
+        searcher.search("product 1", filter=flt)
+    assert searcher.search("product 1", limit=3).hits
+
+
+def test_filter_strings_read_alike_in_every_form(searcher):
+    """One string or a list of strings, each holding conditions separated by "," or ";" (the
+    CLI's --filter, the service's filter and the Python API)."""
+    one = searcher.search("product 1", filter="category=shoes,price<=14", limit=20)
+    listed = searcher.search("product 1", filter=["category=shoes;price<=14"], limit=20)
+    split = searcher.search("product 1", filter=["category=shoes", "price<=14"], limit=20)
+    assert [h.id for h in one.hits] == [h.id for h in listed.hits] == [h.id for h in split.hits]
+    assert one.hits and all(
+        h.payload["category"] == "shoes" and h.payload["price"] <= 14 for h in one.hits
+    )
+    with pytest.raises(QueryError, match="'==' is not an operator"):
+        searcher.search("product 1", filter="category==shoes")
+    with pytest.raises(QueryError, match="'=<' is not an operator"):
+        searcher.search("product 1", filter=["price=<5"])
+    with pytest.raises(QueryError, match="condition strings"):
+        searcher.search("product 1", filter=[1, None])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": "boot \ud800"}, "not valid Unicode: lone surrogate \\\\ud800 at character 6"),
+        ({"query": "boot \udcff"}, "not valid Unicode: byte 0xff at character 6"),
+        ({"query": "x", "profile": 5}, "profile must be a profile name"),
+        ({"query": "x", "calibrate": "no"}, "calibrate must be True, False or None"),
+        ({"query": b"boot"}, "query must be a text"),
+    ],
+    ids=["surrogate", "undecodable-byte", "profile-int", "calibrate-str", "query-bytes"],
+)
+def test_query_arguments_of_the_wrong_kind_are_refused(searcher, kwargs, message):
+    """A lone surrogate (from a JSON escape, or a byte the command line could not decode)
+    crashed the tokenizers; a wrong type was a TypeError deep inside."""
+    with pytest.raises(QueryError, match=message):
+        searcher.search(**kwargs)
+    assert searcher.search("boot", limit=3).hits

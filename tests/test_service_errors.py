@@ -417,3 +417,44 @@ def test_cli_serve_with_qdrant_down(monkeypatch, tmp_path, bundle):  # noqa: F81
     assert seen["healthz"].status_code == 200
     data = assert_error(seen["readyz"], 503, "cannot reach qdrant")
     assert data["checks"]["models"] == "ok" and data["checks"]["qdrant"] != "ok"
+
+
+BIG = "1" + "0" * 5000  # over Python's 4,300-digit limit for reading an integer
+
+
+def test_hostile_values_are_400s_not_500s(synced, collection_name, bundle):  # noqa: F811
+    json_type = {"content-type": "application/json"}
+    with _client(synced, collection_name, bundle) as client:
+        # a lone surrogate (a JSON escape) crashed the tokenizers
+        resp = client.post("/search", content='{"query": "boot \\ud800"}', headers=json_type)
+        assert_error(resp, 400, "not valid unicode", "lone surrogate")
+        # integers too long to read
+        resp = client.post(
+            "/search", content=f'{{"query": "boot", "weights": [{BIG}, 1, 1]}}', headers=json_type
+        )
+        assert_error(resp, 400, "over 4,300 digits")
+        resp = client.get("/search", params={"q": "boot", "weights": f'{{"blip": {BIG}}}'})
+        assert_error(resp, 400, "over 4,300 digits")
+        resp = client.put(
+            "/weights/p1", content=f'{{"blip": {BIG}}}', headers={**json_type, "X-API-Key": KEY}
+        )
+        assert_error(resp, 400, "over 4,300 digits")
+        resp = client.get("/evaluate/grid", params={"metric": "ndcg@" + BIG[:60]})
+        assert_error(resp, 400, "cut-off must be an integer from 1 to 999999999")
+        # filter integers the engine cannot hold
+        for flt, words in [
+            ({"must": [{"key": "images", "values_count": {"gt": -1}}]}, "count"),
+            (
+                {
+                    "min_should": {
+                        "conditions": [{"key": "price", "range": {"gt": 1}}],
+                        "min_count": 10**20,
+                    }
+                },
+                "out of range",
+            ),
+        ]:
+            resp = client.post("/search", json={"query": "boot", "filter": flt})
+            assert_error(resp, 400, words)
+        assert client.get("/search", params={"q": "boot"}).status_code == 200
+        assert client.get("/weights").json() == []

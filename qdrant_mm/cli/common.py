@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -71,6 +72,17 @@ def open_mm(collection: str | None = None, **overrides):
     settings = load_settings(**overrides)
     mm = QdrantMM(settings)
     return mm, collection or settings.collection
+
+
+def require_collection(mm, name: str) -> None:
+    """Fail at once, before any model loads, when nothing has been synced into ``name``."""
+    if mm.backend.resolve(name) is None:
+        fail(
+            f"collection {name!r} does not exist on the {mm.backend.name} backend: nothing has"
+            " been synced into it yet (qdrant-mm sync CATALOG), or --collection /"
+            " QDRANT_MM_COLLECTION names another one (settings are read from the environment"
+            f" and from .env in the current folder, {Path.cwd()})"
+        )
 
 
 class LineProgress:

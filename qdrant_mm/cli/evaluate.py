@@ -18,6 +18,7 @@ from qdrant_mm.cli.common import (
     handles_errors,
     open_mm,
     out,
+    require_collection,
 )
 
 
@@ -145,6 +146,7 @@ def evaluate(
     parsed = read_qrels(qrels)
     mm, name = open_mm(collection)
     with mm:
+        require_collection(mm, name)
         searcher, judged, vectors = _load_qrels(mm, name, parsed, category_template)
         judgment_lines: list[str] = []
         if qrels_out is not None:
@@ -262,6 +264,7 @@ def tune(
     parsed = read_qrels(qrels)  # checked before the models load
     mm, name = open_mm(collection)
     with mm:
+        require_collection(mm, name)
         searcher, judged, vectors = _load_qrels(mm, name, parsed, category_template)
         start, _, _ = searcher.resolve_weights()
         candidates = fetch_candidates(searcher, judged, vectors, depth)

@@ -19,6 +19,7 @@ from qdrant_mm.cli.common import (
     handles_errors,
     open_mm,
     out,
+    require_collection,
 )
 
 
@@ -65,19 +66,26 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search the catalog by text or photo with α/β/γ weights chosen now."""
-    from qdrant_mm.filters import parse_conditions
+    from qdrant_mm.filters import to_filter
     from qdrant_mm.weights import Weights
 
     # every argument and file is checked before the models load
     if weights is not None:
         Weights.parse(weights)
+        if profile is not None:
+            fail("give weights or profile, not both")
+    if image is not None and image.is_dir():
+        fail(f"--image: {image} is a folder: give an image file")
     if image is not None and not image.is_file():
         fail(f"--image: no such file: {image}")
     if query is None and image is None:
         fail("give a text query or --image PATH")
-    parse_conditions(filter or [])
+    if query is not None and query.strip() and image is not None:
+        fail("give either a text query or --image, not both")
+    to_filter(filter or None)
     mm, name = open_mm(collection)
     with mm:
+        require_collection(mm, name)
         result = mm.searcher(name).search(
             query,
             image=image,

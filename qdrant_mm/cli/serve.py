@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from qdrant_mm.cli.common import CollectionOption, fail, handles_errors, open_mm
+
+#: uvicorn's log levels.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 @handles_errors
@@ -50,12 +54,39 @@ def serve(
         fail(f"the service needs the 'service' extra: pip install 'qdrant-mm[service]' ({exc})")
     from qdrant_mm.evaluation.qrels import read_qrels
 
+    if log_level.lower() not in LOG_LEVELS:
+        fail(f"--log-level {log_level!r}: use one of {', '.join(LOG_LEVELS)}")
+    log_level = log_level.lower()
+    _check_port_free(host, port)  # said now, not after the models have loaded
     judged = read_qrels(qrels) if qrels is not None else None  # a bad file stops the start
     _log_like_uvicorn(log_level)
     mm, name = open_mm(collection)
     with mm:
         app = create_app(mm, name, qrels=judged, qrels_depth=qrels_depth)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail when nothing could listen on ``host:port`` (in use, or an address this machine does
+    not have). The probe socket is closed at once; uvicorn binds it again (SO_REUSEADDR, as
+    uvicorn does, so a port left in TIME_WAIT by a stopped service is free)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        fail(f"--host {host!r}: not an address to listen on ({exc})")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc})"
+            fail(
+                f"port {port} on {host} {why}: stop what listens there or choose another"
+                " with --port"
+            )
 
 
 def _log_like_uvicorn(level: str) -> None:

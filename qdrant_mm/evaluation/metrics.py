@@ -295,8 +295,9 @@ def parse_metric(text: str | Metric, definitions: Definitions | None = None) -> 
     if name == "r-precision":
         raise ConfigError(f"metric {text!r}: r-precision takes no cut-off (it cuts at R)")
     kpart = kpart.strip()
-    if not (kpart.isascii() and kpart.isdigit()) or int(kpart) < 1:
-        raise ConfigError(f"metric {text!r}: the cut-off must be an integer >= 1")
+    if not (kpart.isascii() and kpart.isdigit()) or len(kpart) > 9 or int(kpart) < 1:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ConfigError(f"metric {shown!r}: the cut-off must be an integer from 1 to 999999999")
     return Metric(name, int(kpart), definitions)
 
 

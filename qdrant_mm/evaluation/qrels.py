@@ -17,6 +17,7 @@ exactly, filled in by :func:`expand_category_qrels`. Every error names the line.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +25,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from qdrant_mm.errors import QdrantMMError
+from qdrant_mm.unicode_text import undecodable
 
 _KEYS = ("id", "query", "image", "category", "relevant")
+#: The highest relevance grade: nDCG weighs a grade g as 2^g - 1, which leaves floating point
+#: above 1023; graded judgements use a handful of levels (TREC: 0 to 3 or 4).
+MAX_GRADE = 100
 
 
 class QrelsError(QdrantMMError, ValueError):
@@ -98,6 +103,13 @@ def _id(value: Any, what: str = "product id") -> str:
 def _grade(pid: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"grade of product {pid!r} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"grade of product {pid!r} must be a whole number, got {value}")
+    if value > MAX_GRADE:
+        raise ValueError(
+            f"grade {value:g} of product {pid!r} is over {MAX_GRADE} (grades are small whole"
+            " numbers, e.g. 0 to 3; nDCG weighs a grade g as 2^g - 1)"
+        )
     if value < 0:
         raise ValueError(f"negative grade {value} for product {pid!r}")
     if value != int(value):
@@ -123,6 +135,8 @@ def _text(obj: dict[str, Any], key: str) -> str:
     value = obj[key]
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{key!r} must be a non-empty string")
+    if bad := undecodable(value):
+        raise ValueError(f"{key!r} is not valid Unicode: {bad}")
     return value
 
 
@@ -191,6 +205,8 @@ def parse_qrels(
                 obj = json.loads(raw, object_pairs_hook=_reject_duplicate_keys)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"bad JSON: {exc.msg} (column {exc.colno})") from None
+            except RecursionError:
+                raise ValueError("bad JSON: nested too deeply to read") from None
             query = _parse_object(obj, lineno, base, check_images)
             if query.id in first_line:
                 raise ValueError(

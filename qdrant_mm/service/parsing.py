@@ -99,6 +99,8 @@ def loads_json(text: str | bytes, what: str) -> Any:
         raise ServiceError(400, f"{what} is not valid JSON: {exc}") from None
     except RecursionError:
         raise _too_deep(what) from None
+    except ValueError:  # an integer of over 4,300 digits (Python's conversion limit)
+        raise ServiceError(400, f"{what}: a number in it has over 4,300 digits") from None
     _check_depth(value, what)
     return value
 

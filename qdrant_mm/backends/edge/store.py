@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from qdrant_mm.errors import BackendError, BackendRequestError
+from qdrant_mm.errors import BackendError, BackendRequestError, StoredStateError
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +96,24 @@ class JsonStore:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
+        except RecursionError:
+            raise BackendError(
+                f"cannot read metadata {key!r} from {path}: nested too deeply to read"
+            ) from None
         except (OSError, ValueError) as exc:
             raise BackendError(f"cannot read metadata {key!r} from {path}: {exc}") from exc
-        if not isinstance(doc, dict) or doc.get("key") != key:
-            return None
-        value = doc.get("value")
-        return value if isinstance(value, dict) else None
+        # The file is named after the key: one that holds another key or no object was edited
+        # or damaged by hand; it is said, not read as absent (a profile would silently fall
+        # back to the default weights).
+        found = doc.get("key") if isinstance(doc, dict) else None
+        value = doc.get("value") if isinstance(doc, dict) else None
+        if found != key or not isinstance(value, dict):
+            what = "another key" if isinstance(found, str) and found != key else "no document"
+            raise StoredStateError(
+                f"metadata {key!r} cannot be trusted: its file {path.name} holds {what}"
+                ' (expected {"key": ..., "value": {...}}); remove the file or write it again'
+            )
+        return value
 
     def write_meta(self, key: str, value: dict[str, Any]) -> None:
         if not isinstance(value, dict):
@@ -130,7 +142,7 @@ class JsonStore:
                 doc = json.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:  # deleted meanwhile
                 continue
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:
                 log.warning("skipping unreadable metadata file %s: %s", path, exc)
                 continue
             key = doc.get("key") if isinstance(doc, dict) else None
