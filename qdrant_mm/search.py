@@ -399,8 +399,8 @@ class Searcher:
         self, meta, query, weights, depth, filter, calibration, rescale
     ) -> list[SearchHit]:
         """The top ``depth`` text-only products, their channel scores put on the photo scale
-        and capped at 1 (what a photo identical to the query scores: a text never outranks
-        the photo itself). The engine ranks by the uncapped scores, so it is asked deeper
+        and capped at 1 (what a photo identical to the query scores on a channel: no channel
+        of a text scores above it). The engine ranks by the uncapped scores, so it is asked deeper
         until ``depth`` capped hits score at least the last uncapped one (nothing further
         down can beat them)."""
         flt, fetch = source_filter(filter, True), depth
@@ -580,6 +580,8 @@ def _capped(
     for ch, s in over.items():
         std = calibration[ch].std if calibration else 1.0
         score -= getattr(weights, ch) * (s - 1.0) / std
+    if not calibration:  # every channel at most 1 and weights summing to 1: at most 1, exactly
+        score = min(score, 1.0)  # (the engine's float32 sum can leave it 1e-8 above)
     return hit.model_copy(
         update={"score": score, "scores": {**hit.scores, **dict.fromkeys(over, 1.0)}}
     )

@@ -475,3 +475,20 @@ def test_duplicate_products_of_both_kinds_page_once_each(tmp_path, backend, coll
         for page in range(len(rows) // 3 + 1):
             paged += searcher.search(text, weights="1,1,1", limit=3, offset=3 * page).hits
         assert [h.id for h in paged] == [h.id for h in whole]
+
+
+def test_a_capped_text_only_score_never_passes_one():
+    """The engine's float32 sum, less what the cap takes off, left 1.0000000113: a text above
+    the score of a photo identical to the query."""
+    from qdrant_mm.search import SearchHit, _capped
+
+    w = Weights.parse("0,1,0")
+    hit = SearchHit(
+        id="t", score=1.2500000113, scores={"blip": 0.4, "clip": 1.25, "interrogator": 0.3},
+        payload={}, text_only=True,
+    )  # fmt: skip
+    capped = _capped(hit, w, None)
+    assert capped.scores["clip"] == 1.0 and capped.score == 1.0
+    mixed = Weights.parse("0.5,0.5,0")
+    hit = hit.model_copy(update={"score": 0.5 * 0.4 + 0.5 * 1.25})
+    assert _capped(hit, mixed, None).score == pytest.approx(0.5 * 0.4 + 0.5 * 1.0, abs=1e-12)
