@@ -153,6 +153,11 @@ def main() -> None:
         ap.error(f"--text-only takes 0 to {len(TEXT_ONLY)}")
     if args.photo_sets < 0:
         ap.error("--photo-sets takes a number >= 0")
+    if not (args.source / "t10k-images-idx3-ubyte.gz").is_file():
+        ap.error(
+            f"no Fashion-MNIST test split in {args.source} (t10k-images-idx3-ubyte.gz):"
+            " apt-get install dataset-fashion-mnist, or give its folder with --source"
+        )
     try:
         n = build(
             args.out,

@@ -20,6 +20,9 @@ except Exception:
 " 2>/dev/null; then
   echo "==> No model hub reachable: using RANDOM-WEIGHT models (rankings will be meaningless)." >&2
   qdrant-mm demo-models .qdrant-mm/models
+elif grep -qs '^QDRANT_MM_CLIP_PRETRAINED=.*\.qdrant-mm/models' .env; then
+  echo "==> ./.env names the RANDOM-WEIGHT demo models (rankings will be meaningless):" \
+    "remove their lines from .env to use the real models." >&2
 fi
 
 echo "==> qdrant-mm sync examples/shop/catalog.jsonl"
@@ -28,5 +31,5 @@ echo "==> qdrant-mm search \"black ankle boot\" --limit 5"
 qdrant-mm search "black ankle boot" --limit 5
 echo "==> qdrant-mm search --image examples/shop/images/fm-00000.png --weights 0.4,0.4,0.2 --limit 5"
 qdrant-mm search --image examples/shop/images/fm-00000.png --weights 0.4,0.4,0.2 --limit 5
-echo "==> qdrant-mm search \"bag\" --filter \"price<=60\" --limit 3 --json"
-qdrant-mm search "bag" --filter "price<=60" --limit 3 --json
+echo "==> qdrant-mm search \"bag\" --filter \"price<=150\" --limit 3 --json"
+qdrant-mm search "bag" --filter "price<=150" --limit 3 --json

@@ -432,6 +432,10 @@ def read_catalog(path: str | Path) -> Catalog:
     a ``.json`` file that is not valid JSON): nothing is synced or deleted then.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CatalogError(
+            f"{path} is a folder: give the catalog file in it (.jsonl, .csv or .json)"
+        )
     if not path.is_file():
         raise CatalogError(f"catalog file not found: {path}")
     suffix = path.suffix.lower()

@@ -69,6 +69,8 @@ def test_point_id_is_stable_and_int_ids_equal_strings(tmp_path):
 def test_unreadable_catalog_is_an_error(tmp_path):
     with pytest.raises(CatalogError, match="not found"):
         read_catalog(tmp_path / "none.jsonl")
+    with pytest.raises(CatalogError, match="is a folder: give the catalog file in it"):
+        read_catalog(tmp_path)
     bad = tmp_path / "c.xml"
     bad.write_text("<x/>")
     with pytest.raises(CatalogError, match="unsupported catalog format"):

@@ -74,7 +74,11 @@ def test_usage_and_configuration_errors_exit_2(cli, shop, monkeypatch):
 
 
 def test_weight_profiles_via_cli(cli, shop):
+    # before anything is synced (or with a typo in --collection) nothing is stored
+    res = cli("weights", "set", "default", "0,0,1")
+    assert res.exit_code == 2 and "does not exist" in res.output
     cli("sync", str(shop / "catalog.jsonl"), "--json")
+    assert "default" not in cli("weights", "list").output
     assert cli("weights", "set", "default", "0,0,1").exit_code == 0
     shown = json.loads(cli("weights", "show", "default").output)
     assert shown["interrogator"] == 1.0

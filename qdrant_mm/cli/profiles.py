@@ -9,7 +9,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from qdrant_mm.cli.common import CollectionOption, fail, handles_errors, open_mm, out
+from qdrant_mm.cli.common import (
+    CollectionOption,
+    fail,
+    handles_errors,
+    open_mm,
+    out,
+    require_collection,
+)
 
 
 def _profile_dict(p) -> dict[str, Any]:
@@ -73,6 +80,7 @@ def weights_set(
     w = Weights.parse(weights)
     mm, coll = open_mm(collection)
     with mm:
+        require_collection(mm, coll)  # a typo in --collection stores nothing
         p = mm.profiles(coll).set(name, w, calibrate)
     out.print_json(json.dumps(_profile_dict(p)))
 
