@@ -243,6 +243,27 @@ def test_filter_syntaxes_and_pagination(shared):
     assert [h["id"] for h in page2] == [h["id"] for h in full[4:8]]
 
 
+def test_an_empty_result_says_why(shared):
+    """As the command line says it: a field no product has, a value no product has, an offset
+    past the last result; a result with hits says nothing."""
+    c = shared.client
+    cases = [
+        ({"filter": "material=wool"}, "no product has a field 'material'"),
+        ({"filter": "category=nothing"}, "no product matches 'category=nothing'"),
+        (
+            {"filter": ["category=bags", "price<=-1"]},
+            "no product matches 'price<=-1'",
+        ),
+        ({"offset": 1000}, "offset 1000 is past the last result"),
+    ]
+    for params, words in cases:
+        data = c.get("/search", params={"q": "bag", **params}).json()
+        assert data["hits"] == [] and words in data["why"], (params, data)
+    posted = c.post("/search", json={"query": "bag", "filter": "category=nothing"}).json()
+    assert posted["hits"] == [] and "no product matches" in posted["why"]
+    assert c.get("/search", params={"q": "bag"}).json()["why"] is None
+
+
 def test_post_json_equals_get(shared):
     body = {
         "query": "striped shirt",

@@ -56,6 +56,11 @@ class SearchResponse(BaseModel):
     limit: int
     offset: int
     took_ms: float
+    why: str | None = Field(
+        None,
+        description="With no hits: why (nothing synced, a filter no product matches, a field"
+        " no product has, an offset past the last result), as the command line says it",
+    )
 
 
 class SearchRequest(BaseModel):

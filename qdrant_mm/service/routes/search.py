@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -53,7 +54,8 @@ def run_search(state: ServiceState, args: SearchArgs) -> SearchResponse:
         raise ServiceError(400, f"query is longer than {MAX_QUERY_CHARS} characters")
     weights = weights_input(args.weights)
     profile = profile_name(args.profile) if args.profile else None
-    result = state.ready_searcher().search(
+    searcher = state.ready_searcher()
+    result = searcher.search(
         args.query,
         image=args.image,
         weights=weights,
@@ -75,8 +77,14 @@ def run_search(state: ServiceState, args: SearchArgs) -> SearchResponse:
         )
         for h in result.hits
     ]
+    why = None
+    if not hits and not isinstance(args.filter, Mapping):  # short-form conditions, or none
+        from qdrant_mm.no_hits import explain_no_hits
+
+        why = explain_no_hits(searcher.backend, searcher.collection, args.filter, args.offset)
     return SearchResponse(
         hits=hits,
+        why=why,
         weights=WeightsOut(**result.weights.as_dict()),
         profile=result.profile,
         calibrated=result.calibrated,
