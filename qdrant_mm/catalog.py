@@ -153,6 +153,8 @@ class Product(BaseModel):
             return None
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
             raise ValueError(f"price must be a number, got {_short(v)}")
+        if isinstance(v, str) and "_" in v:  # Python reads "1_000" as 1000; no export writes it
+            raise ValueError(f"price must be a number, got {_short(v)}")
         try:
             p = float(v)
         except ValueError:
@@ -329,7 +331,23 @@ def _json_error(where: str, text: str, exc: ValueError | RecursionError) -> str:
         if bad:  # the parser stumbled on a byte that is not UTF-8: say that, not "Expecting ..."
             return f"{where}: not valid UTF-8 ({bad})"
         return f"{where}: invalid JSON ({exc.msg}, column {exc.colno})"
+    if isinstance(exc, DuplicateKeyError):
+        return f"{where}: {exc}"
     return f"{where}: invalid JSON (a number too long to read)"  # int over 4300 digits
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object holding one key twice: which value was meant is unknown (the parser keeps
+    the last one silently), so the row fails, naming the key."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(f"key {_show(repr(key))} appears twice in one object")
+        out[key] = value
+    return out
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -344,7 +362,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
             except (ValueError, RecursionError) as exc:
                 yield lineno, None, _json_error(f"line {lineno}", line, exc)
                 continue
@@ -397,8 +415,14 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | No
                 raise CatalogError(
                     f"{path}: CSV header column {_show(name)!r} is not valid UTF-8 ({bad})"
                 )
-        if "id" not in [f.strip() for f in fieldnames]:
+        names = [f.strip() for f in fieldnames]
+        if "id" not in names:
             raise CatalogError(f"{path}: CSV header has no 'id' column")
+        twice = sorted({n for n in names if n and names.count(n) > 1})
+        if twice:  # the reader would keep the last column's cell silently
+            raise CatalogError(
+                f"{path}: CSV header names a column twice: {', '.join(map(repr, twice))}"
+            )
         while True:
             try:
                 row = next(reader)

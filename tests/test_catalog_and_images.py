@@ -71,6 +71,10 @@ def test_unreadable_catalog_is_an_error(tmp_path):
         read_catalog(tmp_path / "none.jsonl")
     with pytest.raises(CatalogError, match="is a folder: give the catalog file in it"):
         read_catalog(tmp_path)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("id,title,price,price\np1,a,10,12\n")
+    with pytest.raises(CatalogError, match="names a column twice: 'price'"):
+        read_catalog(twice)
     bad = tmp_path / "c.xml"
     bad.write_text("<x/>")
     with pytest.raises(CatalogError, match="unsupported catalog format"):
