@@ -143,6 +143,12 @@ class SearchResult(BaseModel):
     weights: Weights
     profile: str | None = None
     calibrated: bool = False
+    calibration: dict[str, ChannelStats] | None = Field(
+        None,
+        description="Calibrated searches: each channel's mean and std; a hit's score is then"
+        " sum(w_c * (s_c - mean_c) / std_c) over its channel scores s_c (raw cosines), not"
+        " sum(w_c * s_c)",
+    )
 
 
 WeightsInput = Weights | Mapping[str, float] | str | list | tuple | None
@@ -329,7 +335,13 @@ class Searcher:
             calibrate=use_calibration,
             query_kind="text" if text else "image",
         )
-        return SearchResult(hits=hits, weights=w, profile=profile_name, calibrated=use_calibration)
+        return SearchResult(
+            hits=hits,
+            weights=w,
+            profile=profile_name,
+            calibrated=use_calibration,
+            calibration=dict(self.meta.calibration or {}) if use_calibration else None,
+        )
 
     def search_vectors(
         self,

@@ -416,6 +416,34 @@ def test_searcher_follows_a_rebuild_made_elsewhere(tmp_path, backend, collection
     assert searcher.meta.points == 9
 
 
+def test_a_calibrated_result_carries_what_reconciles_its_scores(corpus, backend):  # noqa: F811
+    """A calibrated score is sum(w_c * (s_c - mean_c) / std_c), not sum(w_c * s_c): the result
+    carries the means and stds that make each hit's score checkable from its channel scores."""
+    from qdrant_mm.collection import read_collection_meta
+    from qdrant_mm.schema import ChannelStats, meta_key
+
+    physical = backend.resolve(corpus.searcher.collection)
+    meta = read_collection_meta(backend, physical)
+    stats = {"blip": (0.1, 0.05), "clip": (-0.02, 0.2), "interrogator": (0.3, 0.1)}
+    meta.calibration = {ch: ChannelStats(mean=m, std=s) for ch, (m, s) in stats.items()}
+    backend.write_meta(meta_key(physical), meta.model_dump())
+    corpus.searcher._meta = None
+    w = Weights.parse("0.5,0.3,0.2")
+    result = corpus.searcher.search("product 3", weights=w, calibrate=True, limit=8)
+    assert result.calibrated and set(result.calibration) == set(CHANNELS)
+    assert result.hits
+    for h in result.hits:
+        z = sum(
+            getattr(w, ch)
+            * (h.scores[ch] - result.calibration[ch].mean)
+            / result.calibration[ch].std
+            for ch in CHANNELS
+        )
+        assert h.score == pytest.approx(z, abs=1e-4)
+    plain = corpus.searcher.search("product 3", weights=w, calibrate=False, limit=8)
+    assert plain.calibration is None
+
+
 def test_image_queries_are_not_calibrated(corpus):
     from PIL import Image
 

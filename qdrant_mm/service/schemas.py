@@ -56,6 +56,11 @@ class SearchResponse(BaseModel):
     limit: int
     offset: int
     took_ms: float
+    calibration: dict[str, dict[str, float]] | None = Field(
+        None,
+        description="Calibrated searches: each channel's mean and std; a hit's score is then"
+        " sum(w_c * (s_c - mean_c) / std_c) over its channel scores (raw cosines)",
+    )
     why: str | None = Field(
         None,
         description="With no hits: why (nothing synced, a filter no product matches, a field"

@@ -88,6 +88,9 @@ def run_search(state: ServiceState, args: SearchArgs) -> SearchResponse:
         weights=WeightsOut(**result.weights.as_dict()),
         profile=result.profile,
         calibrated=result.calibrated,
+        calibration={ch: st.model_dump() for ch, st in result.calibration.items()}
+        if result.calibration
+        else None,
         limit=args.limit,
         offset=args.offset,
         took_ms=round((time.perf_counter() - t0) * 1000, 3),
