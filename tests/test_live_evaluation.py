@@ -92,6 +92,27 @@ def test_check_engine_searches_every_query(loaded):
     assert engine.evaluation == live.evaluate(w, (5,)).evaluation
 
 
+def test_a_float16_collection_is_evaluated_by_engine_searches(tmp_path, backend, collection_name):  # noqa: F811
+    """On float16 vectors the engine rounds the weighted query too: re-ranked candidates may
+    order products ~1e-5 apart otherwise, so every query is asked of the engine."""
+    bundle = fake_bundle()
+    Syncer(backend, bundle, collection_name, vector_datatype="float16").sync(
+        write_catalog(tmp_path, product_rows(N))
+    )
+    write_qrels(tmp_path / "qrels.jsonl", N)
+    searcher = Searcher(backend, bundle, collection_name)
+    assert searcher.meta.datatype == "float16"
+    qrels = resolve_qrels(searcher, read_qrels(tmp_path / "qrels.jsonl"))
+    vectors = embed_queries(searcher, qrels)
+    live = LiveEvaluator.build(searcher, qrels, vectors)
+    assert live.engine_exact is False
+    w = Weights.parse("0.2,0.5,0.3")
+    got = live.evaluate(w, (1, 5, 10))
+    assert set(got.ranked_by.values()) == {"engine"}
+    (row,) = evaluate_weightings(searcher, qrels, vectors, [("w", w)], (1, 5, 10))
+    assert got.evaluation == row.evaluation
+
+
 def _query(scores, grades, floor) -> LiveQuery:
     ids = [f"d{i}" for i in range(len(scores))]
     rel = {pid: int(g) for pid, g in zip(ids, grades, strict=True)}

@@ -155,6 +155,10 @@ class LiveEvaluator:
         """Fetch the candidates of every query (``qrels`` resolved, ``vectors`` embedded)."""
         meta = searcher.meta
         exact = searcher.exact or (meta.points is not None and meta.points <= searcher.exact_below)
+        # Re-ranking candidates from their channel scores equals the engine's ranking to the
+        # last bit only on float32 vectors: on float16 ones the engine rounds the weighted query
+        # too (~1e-5), so every query is asked of the engine (as `evaluate` does).
+        exact = exact and meta.datatype == "float32"
         out = cls(searcher, qrels, {}, depth=depth, engine_exact=exact)
         judged = qrels.relevance()
         for q in qrels.queries:
