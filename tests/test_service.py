@@ -927,6 +927,8 @@ def test_cli_serve_builds_the_app(monkeypatch, tmp_path):
         seen.update(kwargs)
 
     monkeypatch.setattr("uvicorn.run", fake_run)
+    # sockets are blocked in tests: the check that the port is free is tested on its own
+    monkeypatch.setattr("qdrant_mm.cli.serve._check_port_free", lambda host, port: None)
     monkeypatch.setenv("QDRANT_MM_BACKEND", "edge")
     monkeypatch.setenv("QDRANT_MM_QDRANT_PATH", str(tmp_path / "data"))
     result = CliRunner().invoke(

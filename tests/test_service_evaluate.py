@@ -237,6 +237,8 @@ def test_cli_serve_takes_a_qrels_file(monkeypatch, tmp_path):
 
     seen = {}
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: seen.update(app=app))
+    # sockets are blocked in tests: the check that the port is free is tested on its own
+    monkeypatch.setattr("qdrant_mm.cli.serve._check_port_free", lambda host, port: None)
     monkeypatch.setenv("QDRANT_MM_BACKEND", "edge")
     monkeypatch.setenv("QDRANT_MM_QDRANT_PATH", str(tmp_path / "data"))
     good = tmp_path / "qrels.jsonl"
