@@ -98,6 +98,7 @@ from qdrant_mm.defaults import (  # noqa: E402
     EXACT_BELOW,
     ONE_CHANNEL_OVERSAMPLING_BY_QUANTIZATION,
     OVERSAMPLING_BY_QUANTIZATION,
+    VECTOR_DATATYPE,
 )
 from qdrant_mm.schema import (  # noqa: E402
     FUSED,
@@ -520,8 +521,8 @@ def _rss() -> str:
 
 def datatype(args: argparse.Namespace, n: int) -> str:
     """How the originals of fused are stored: --datatype, else what a first sync of ``n``
-    products gives a new collection of the layout (QDRANT_MM_VECTOR_DATATYPE=auto)."""
-    return args.datatype or resolve_datatype("auto", args.layout, n, EXACT_BELOW)
+    products gives a new collection of the layout (QDRANT_MM_VECTOR_DATATYPE's default)."""
+    return args.datatype or resolve_datatype(VECTOR_DATATYPE, args.layout, n, EXACT_BELOW)
 
 
 def fused_hnsw(args: argparse.Namespace, n: int) -> HnswSpec | None:
@@ -1309,7 +1310,7 @@ def main(argv: list[str] | None = None) -> None:
         choices=["float32", "float16"],
         default=None,
         help="how the originals of fused are stored (default: what a new collection of the"
-        " layout gets, float16 for layout 2; the runs before it had float32)",
+        " layout gets, QDRANT_MM_VECTOR_DATATYPE's default: float32)",
     )
     ap.add_argument(
         "--oversampling",

@@ -98,10 +98,10 @@ class Syncer:
     sync *creates* (the first sync, or ``rebuild=True``); an existing collection keeps the one
     it was created with (the report says so when they differ).
 
-    ``vector_datatype`` (``"auto"``, ``"float32"`` or ``"float16"``) is how a collection this
-    sync creates stores the originals of ``fused``: ``"auto"`` gives float16 to a plain
-    ``fused`` vector when the catalog holds more than ``exact_below`` products (above which
-    searches are HNSW searches; :data:`~qdrant_mm.schema.DATATYPE_SETTINGS`).
+    ``vector_datatype`` (``"float32"``, the default, ``"float16"`` or ``"auto"``) is how a
+    collection this sync creates stores the originals of ``fused``: ``"auto"`` gives float16 to
+    a plain ``fused`` vector when the catalog holds more than ``exact_below`` products (above
+    which searches are HNSW searches; :data:`~qdrant_mm.schema.DATATYPE_SETTINGS`).
 
     ``max_delete_fraction`` (0..1, default 0.5; 1 allows any): the largest share of the stored
     products one sync may delete, and that ``rebuild=True`` may drop when it switches the alias.
@@ -129,7 +129,7 @@ class Syncer:
         missing_image: MissingImage = "text",
         broken_image: BrokenImage = "keep",
         image_downloads: int = defaults.IMAGE_DOWNLOADS,
-        vector_datatype: str = "auto",
+        vector_datatype: str = defaults.VECTOR_DATATYPE,
         exact_below: int = defaults.EXACT_BELOW,
     ) -> None:
         if (

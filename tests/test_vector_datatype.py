@@ -1,7 +1,7 @@
-"""How a collection stores the originals of ``fused`` (``QDRANT_MM_VECTOR_DATATYPE``): float16
-for a large new collection of one vector per product (``auto``), float32 otherwise; chosen when
-the collection is created, recorded in its metadata, kept by later syncs, applied by
-``sync --rebuild``."""
+"""How a collection stores the originals of ``fused`` (``QDRANT_MM_VECTOR_DATATYPE``): float32
+by default, float16 when asked, or ``auto`` (float16 for a large new collection of one vector
+per product); chosen when the collection is created, recorded in its metadata, kept by later
+syncs, applied by ``sync --rebuild``."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ def test_a_large_catalog_is_float16_searched_within_1e4(tmp_path, backend, colle
     rows = product_rows(30)
     catalog = write_catalog(tmp_path, rows)
     # a catalog above exact_below: auto picks float16
-    report = Syncer(backend, bundle, collection_name, exact_below=20).sync(catalog)
+    report = Syncer(backend, bundle, collection_name, vector_datatype="auto", exact_below=20).sync(
+        catalog
+    )
     assert report.added == 30 and not report.failed
     physical = backend.resolve(collection_name)
     assert read_collection_meta(backend, physical).datatype == "float16"
@@ -107,10 +109,14 @@ def test_a_large_catalog_is_float16_searched_within_1e4(tmp_path, backend, colle
         assert set(got) >= {pid for pid in order[:8] if fused[pid] > fused[order[8]] + 2e-4}
 
 
-def test_small_catalogs_keep_float32_to_the_last_bit(tmp_path, backend, collection_name):  # noqa: F811
+@pytest.mark.parametrize("setting", ["default", "auto"])
+def test_float32_by_default_and_for_small_catalogs(tmp_path, backend, collection_name, setting):  # noqa: F811
+    """The default is float32 at any size (exact_below=5 here: auto would pick float16);
+    auto keeps float32 at or below exact_below."""
     bundle = fake_bundle()
     rows = product_rows(12)
-    Syncer(backend, bundle, collection_name).sync(write_catalog(tmp_path, rows))
+    kwargs = {"exact_below": 5} if setting == "default" else {"vector_datatype": "auto"}
+    Syncer(backend, bundle, collection_name, **kwargs).sync(write_catalog(tmp_path, rows))
     physical = backend.resolve(collection_name)
     assert read_collection_meta(backend, physical).datatype == "float32"
     stored = _stored_fused(backend, physical, [r["id"] for r in rows])
