@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from qdrant_mm.errors import CatalogError
+from qdrant_mm.json_objects import DuplicateKeyError, no_duplicate_keys
 from qdrant_mm.unicode_text import undecodable
 
 #: Namespace of the UUIDv5 point ids; changing it would orphan every stored point.
@@ -332,22 +333,8 @@ def _json_error(where: str, text: str, exc: ValueError | RecursionError) -> str:
             return f"{where}: not valid UTF-8 ({bad})"
         return f"{where}: invalid JSON ({exc.msg}, column {exc.colno})"
     if isinstance(exc, DuplicateKeyError):
-        return f"{where}: {exc}"
+        return f"{where}: {exc} in one object"
     return f"{where}: invalid JSON (a number too long to read)"  # int over 4300 digits
-
-
-class DuplicateKeyError(ValueError):
-    """A JSON object holding one key twice: which value was meant is unknown (the parser keeps
-    the last one silently), so the row fails, naming the key."""
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise DuplicateKeyError(f"key {_show(repr(key))} appears twice in one object")
-        out[key] = value
-    return out
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -362,7 +349,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+                obj = json.loads(line, object_pairs_hook=no_duplicate_keys)
             except (ValueError, RecursionError) as exc:
                 yield lineno, None, _json_error(f"line {lineno}", line, exc)
                 continue

@@ -87,11 +87,15 @@ def bad_lines() -> list[tuple[bytes, str | None, str]]:
         # Python reads "1_000" as 1000; no spreadsheet writes it, and "12,50" fails too
         (b'{"id": "underscore", %s, "price": "1_000"}' % img.encode(), "underscore", "'1_000'"),
         # a key twice: the parser would keep the last value silently (which id was meant?)
-        (b'{"id": "twice", "id": "other", %s}' % img.encode(), None, "key 'id' appears twice"),
+        (
+            b'{"id": "twice", "id": "other", %s}' % img.encode(),
+            None,
+            "duplicate key 'id' in one object",
+        ),
         (
             b'{"id": "nested-twice", %s, "specs": {"a": 1, "a": 2}}' % img.encode(),
             None,
-            "key 'a' appears twice",
+            "duplicate key 'a' in one object",
         ),
         # Too deep for the JSON parser itself (RecursionError): its id cannot be read.
         (b'{"id": "abyss", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", None, "nested too"),

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from qdrant_mm.errors import QdrantMMError
+from qdrant_mm.json_objects import no_duplicate_keys
 from qdrant_mm.unicode_text import undecodable
 
 _KEYS = ("id", "query", "image", "category", "relevant")
@@ -80,15 +81,6 @@ class Qrels(BaseModel):
 
     def by_id(self) -> dict[str, QrelsQuery]:
         return {q.id: q for q in self.queries}
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
 
 
 def _id(value: Any, what: str = "product id") -> str:
@@ -202,7 +194,7 @@ def parse_qrels(
             continue
         try:
             try:
-                obj = json.loads(raw, object_pairs_hook=_reject_duplicate_keys)
+                obj = json.loads(raw, object_pairs_hook=no_duplicate_keys)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"bad JSON: {exc.msg} (column {exc.colno})") from None
             except RecursionError:
