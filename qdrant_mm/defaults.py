@@ -53,6 +53,9 @@ IMAGE_MAX_PIXELS: Final = 40_000_000
 #: ef (docs/benchmarks.md); ``auto`` (float16 above ``EXACT_BELOW`` products) or ``float16``
 #: choose it.
 VECTOR_DATATYPE: Final = "float32"
+#: A sync that deletes more than this share of the stored products (and no more than
+#: ``QDRANT_MM_MAX_DELETE_FRACTION``, above which it deletes none) says so in its report's notes.
+DELETE_NOTE_FRACTION: Final = 0.1
 IMAGE_MAX_ASPECT_RATIO: Final = 50
 #: Seconds to fetch one image URL.
 IMAGE_TIMEOUT: Final = 10.0

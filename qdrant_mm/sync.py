@@ -582,6 +582,14 @@ class Syncer:
         for batch in _batches(gone, 512):
             self._delete(physical, batch)
         report.deleted = len(gone)
+        if len(gone) > defaults.DELETE_NOTE_FRACTION * len(stored):
+            # within the share one sync may delete, but large: an export cut short at a line
+            # boundary looks like this, so it is said, with the way back
+            report.notes.append(
+                f"deleted {len(gone)} of the {len(stored)} stored products"
+                f" ({100 * len(gone) / len(stored):.0f}%), as the catalog no longer lists them;"
+                " if the export was cut short, sync the whole catalog again to restore them"
+            )
 
     def _mark_calibration_stale(self, physical: str) -> None:
         """Before the first vector of this sync changes: record that the statistics are no

@@ -40,7 +40,9 @@ class SyncReport(BaseModel):
     rebuilt: bool = False
     #: Why ``rebuild=True`` did not switch the alias (the old collection still serves).
     rebuild_refused: str | None = None
-    #: Stored state that was repaired on the way (an alias pointed at a collection found).
+    #: What the user should know: stored state repaired on the way (an alias pointed at a
+    #: collection found), a large delete within the allowed share, a setting that applies only
+    #: to a new collection.
     notes: list[str] = []
     calibrated: bool = False
     quantization: str | None = None  # of the collection synced (chosen when it was created)

@@ -135,6 +135,24 @@ def test_sync_deleting_more_than_the_share_holds_every_delete_back(
     assert set(snapshot(backend, collection_name)[1]) == {"p0", "p1", "p2", "p3"}
 
 
+def test_a_large_delete_within_the_share_is_said(
+    tmp_path,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+    stored,
+):
+    """An export cut short at a line boundary deletes quietly up to the share; above a tenth
+    of the stored products the report says how many and how to restore them."""
+    rows = product_rows(10)
+    one_gone = Syncer(backend, stored, collection_name).sync(write_catalog(tmp_path, rows[:9]))
+    assert one_gone.deleted == 1 and one_gone.ok
+    assert not [n for n in one_gone.notes if "deleted" in n]  # 1 of 10: not more than a tenth
+    cut = Syncer(backend, stored, collection_name).sync(write_catalog(tmp_path, rows[:6]))
+    assert cut.deleted == 3 and cut.ok
+    (note,) = [n for n in cut.notes if "deleted" in n]
+    assert "deleted 3 of the 9 stored products (33%)" in note and "sync the whole" in note
+
+
 def test_max_delete_fraction_one_allows_any_and_zero_none(
     tmp_path,
     backend,  # noqa: F811

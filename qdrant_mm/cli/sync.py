@@ -86,7 +86,7 @@ def sync(
         summary.add_row("seconds", f"{report.seconds:.2f} (index build {report.index_seconds:.2f})")
         out.print(summary)
         for note in report.notes:
-            out.print(f"[yellow]repaired:[/] {escape(note)}", highlight=False)
+            out.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
         if report.deletes_skipped:
             out.print(
                 f"[yellow]deletes skipped:[/] {escape(report.deletes_skipped)}", highlight=False
