@@ -62,3 +62,19 @@ def learn_the_worst_single_model(monkeypatch) -> None:
         return real(candidates, **{**kwargs, "method": lambda train: pick.weights})
 
     monkeypatch.setattr(tuning, "tune", worst)
+
+
+def collection_written_without(backend, field: str, layout: int) -> str:
+    """A new physical collection of ``layout`` whose metadata lacks ``field``, as a version of
+    qdrant-mm from before that field wrote it; returns its name."""
+    from qdrant_mm.collection import create_physical, new_physical_name
+    from qdrant_mm.schema import meta_key
+    from tests.fakes import fake_bundle
+
+    bundle = fake_bundle()
+    physical = new_physical_name("old")
+    create_physical(backend, physical, bundle.model_ids(), bundle.dims(), layout=layout)
+    raw = backend.read_meta(meta_key(physical))
+    del raw[field]
+    backend.write_meta(meta_key(physical), raw)
+    return physical

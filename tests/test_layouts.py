@@ -19,7 +19,6 @@ from qdrant_mm.schema import (
     VECTORS_FROM,
     collection_spec,
     layout_for,
-    meta_key,
     vector_names,
 )
 from qdrant_mm.search import Searcher
@@ -27,7 +26,7 @@ from qdrant_mm.sync import Syncer
 from qdrant_mm.weights import CHANNELS, Weights
 from tests.backends import backend, collection_name  # noqa: F401 (fixtures)
 from tests.fakes import fake_bundle
-from tests.helpers import product_rows, write_catalog
+from tests.helpers import collection_written_without, product_rows, write_catalog
 
 
 def test_the_current_layout_is_one_fused_graph_without_payload_links():
@@ -51,12 +50,7 @@ def test_the_current_layout_is_one_fused_graph_without_payload_links():
 
 
 def test_metadata_written_before_layouts_existed_reads_as_the_first_layout(backend):  # noqa: F811
-    bundle = fake_bundle()
-    physical = new_physical_name("old")
-    create_physical(backend, physical, bundle.model_ids(), bundle.dims(), layout=LAYOUT_CHANNELS)
-    raw = backend.read_meta(meta_key(physical))
-    del raw["layout"]
-    backend.write_meta(meta_key(physical), raw)
+    physical = collection_written_without(backend, "layout", LAYOUT_CHANNELS)
     assert read_collection_meta(backend, physical).layout == LAYOUT_CHANNELS
 
 

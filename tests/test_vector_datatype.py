@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qdrant_mm.catalog import point_id
-from qdrant_mm.collection import create_physical, new_physical_name, read_collection_meta
+from qdrant_mm.collection import read_collection_meta
 from qdrant_mm.errors import ConfigError
 from qdrant_mm.schema import (
     FUSED,
@@ -18,7 +18,6 @@ from qdrant_mm.schema import (
     LAYOUT_FUSED,
     LAYOUT_PHOTOS,
     collection_spec,
-    meta_key,
     resolve_datatype,
 )
 from qdrant_mm.search import Searcher
@@ -26,7 +25,7 @@ from qdrant_mm.sync import Syncer
 from qdrant_mm.weights import CHANNELS, Weights
 from tests.backends import backend, collection_name  # noqa: F401 (fixtures)
 from tests.fakes import fake_bundle
-from tests.helpers import product_rows, write_catalog
+from tests.helpers import collection_written_without, product_rows, write_catalog
 
 
 def test_auto_gives_float16_to_large_collections_of_one_vector_per_product():
@@ -159,12 +158,7 @@ def test_a_bad_setting_is_refused_before_any_work(tmp_path, backend, collection_
 
 
 def test_metadata_written_before_the_field_reads_as_float32(backend):  # noqa: F811
-    bundle = fake_bundle()
-    physical = new_physical_name("old")
-    create_physical(backend, physical, bundle.model_ids(), bundle.dims(), layout=LAYOUT_FUSED)
-    raw = backend.read_meta(meta_key(physical))
-    del raw["datatype"]
-    backend.write_meta(meta_key(physical), raw)
+    physical = collection_written_without(backend, "datatype", LAYOUT_FUSED)
     assert read_collection_meta(backend, physical).datatype == "float32"
 
 
