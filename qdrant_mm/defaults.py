@@ -44,18 +44,18 @@ OVERSAMPLING_CANDIDATES: Final = 1024
 IMAGE_MAX_BYTES: Final = 20 * 1024 * 1024
 #: Largest image, in pixels (checked from the header, before decoding).
 IMAGE_MAX_PIXELS: Final = 40_000_000
-#: The longest side of an image at most this many times its shortest: the models scale the
-#: shortest side up to their input size (224 px for CLIP), so a 700,000 x 1 strip of 758 bytes,
-#: far under the pixel limit, would become 156 million pixels (gigabytes) before the crop.
 #: ``QDRANT_MM_VECTOR_DATATYPE``: how a new collection stores the vectors that rescore and give
-#: every score. float32 by default: at 1M products float16 halved the memory (VmHWM 12.6 against
-#: 21.2 GiB) and the disk, but left the ``blip``-only weighting at recall@10 0.988 at the default
-#: ef (docs/benchmarks.md); ``auto`` (float16 above ``EXACT_BELOW`` products) or ``float16``
-#: choose it.
+#: every score. float32 by default: at 1M products float16 nearly halved the build's memory
+#: (VmHWM 12.3 against 21.2 GiB) and the disk, but left the ``blip``-only weighting at recall@10
+#: 0.988 at the default ef (docs/benchmarks.md); ``auto`` (float16 above ``EXACT_BELOW``
+#: products) or ``float16`` choose it.
 VECTOR_DATATYPE: Final = "float32"
 #: A sync that deletes more than this share of the stored products (and no more than
 #: ``QDRANT_MM_MAX_DELETE_FRACTION``, above which it deletes none) says so in its report's notes.
 DELETE_NOTE_FRACTION: Final = 0.1
+#: The longest side of an image at most this many times its shortest: the models scale the
+#: shortest side up to their input size (224 px for CLIP), so a 700,000 x 1 strip of 758 bytes,
+#: far under the pixel limit, would become 156 million pixels (gigabytes) before the crop.
 IMAGE_MAX_ASPECT_RATIO: Final = 50
 #: Seconds to fetch one image URL.
 IMAGE_TIMEOUT: Final = 10.0

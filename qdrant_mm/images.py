@@ -237,7 +237,7 @@ def _fetch(
         raise ImageLoadError(f"image URL timed out after {limits.timeout:g}s: {url}") from None
     except httpx.HTTPError as exc:
         raise ImageLoadError(f"cannot download image {url}: {exc}") from None
-    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+    except (httpx.InvalidURL, ValueError) as exc:  # UnicodeError is a ValueError
         # not an HTTPError: a malformed host or port, a control character, a host label over
         # 63 characters (the IDNA codec refuses it)
         raise ImageLoadError(f"invalid image URL {url!r}: {exc}") from None

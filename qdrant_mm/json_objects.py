@@ -13,7 +13,10 @@ class DuplicateKeyError(ValueError):
 def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """``object_pairs_hook`` for :func:`json.loads`: the object, or :class:`DuplicateKeyError`
     naming the key (printable even when it holds bytes that were not UTF-8)."""
-    out: dict[str, Any] = {}
+    out = dict(pairs)
+    if len(out) == len(pairs):  # the usual case, at C speed
+        return out
+    out = {}
     for key, value in pairs:
         if key in out:
             shown = repr(key).encode("utf-8", "backslashreplace").decode("utf-8")

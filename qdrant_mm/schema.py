@@ -78,7 +78,7 @@ FUSED_HNSW = HnswSpec(m=32, ef_construct=100, payload_m=0, full_scan_threshold_k
 #: exactly (``QDRANT_MM_EXACT_BELOW``), where searches are HNSW searches anyway, float32 below
 #: (searches and the tuning page's metrics exact to the last bit) and for one row per photo.
 #: Measured at 1M products (docs/benchmarks.md): float16 took the build's VmHWM from 21.2 to
-#: 12.6 GiB, but left the ``blip``-only weighting at recall@10 0.988 at the default ef, so it is
+#: 12.3 GiB, but left the ``blip``-only weighting at recall@10 0.988 at the default ef, so it is
 #: not the default.
 DATATYPE_SETTINGS = ("auto", *DATATYPES)
 

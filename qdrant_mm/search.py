@@ -447,7 +447,7 @@ class Searcher:
         exact = self.exact or (meta.points is not None and meta.points <= self.exact_below)
 
         def quantization(depth: int) -> QuantizationSearch | None:
-            """A quantized fused vector: rescore with the float32 vectors (exact scores) after
+            """A quantized fused vector: rescore with the original vectors (exact scores) after
             collecting oversampling x the candidates with the quantized copy (the recall), for
             a fetch ``depth`` hits deep."""
             if not meta.quantization or exact:

@@ -162,11 +162,23 @@ def test_metadata_written_before_the_field_reads_as_float32(backend):  # noqa: F
     assert read_collection_meta(backend, physical).datatype == "float32"
 
 
-def test_the_setting_reaches_the_syncer_from_the_environment(tmp_path, monkeypatch):
+def test_the_setting_reaches_the_syncer_from_the_environment(
+    tmp_path,
+    monkeypatch,
+    backend,  # noqa: F811
+    collection_name,  # noqa: F811
+):
+    """QDRANT_MM_VECTOR_DATATYPE, through the settings and QdrantMM.syncer(), makes the
+    collection the first sync creates."""
+    from qdrant_mm.app import QdrantMM
     from qdrant_mm.settings import Settings
 
     monkeypatch.setenv("QDRANT_MM_VECTOR_DATATYPE", "float16")
-    assert Settings(_env_file=None).vector_datatype == "float16"
+    settings = Settings(_env_file=None, collection=collection_name)
+    assert settings.vector_datatype == "float16"
+    mm = QdrantMM(settings, backend=backend, models=fake_bundle())
+    mm.syncer().sync(write_catalog(tmp_path, product_rows(4)))
+    assert read_collection_meta(backend, backend.resolve(collection_name)).datatype == "float16"
     monkeypatch.setenv("QDRANT_MM_VECTOR_DATATYPE", "float8")
     with pytest.raises(ValueError, match="vector_datatype"):
         Settings(_env_file=None)

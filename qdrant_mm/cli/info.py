@@ -34,7 +34,7 @@ def info(collection: CollectionOption = None) -> None:
                 # Chosen when the collection was created; QDRANT_MM_QUANTIZATION applies to the
                 # next collection created (first sync or sync --rebuild).
                 data["quantization"] = meta.quantization or "none"
-                data["datatype"] = meta.datatype  # of fused's originals (float16: new layout 2)
+                data["datatype"] = meta.datatype  # of fused's originals (QDRANT_MM_VECTOR_DATATYPE)
                 # a rebuild gives the catalog's layout: photo rows stay photo rows, the
                 # first layout becomes the current one
                 setting = (
